@@ -1,0 +1,1 @@
+"""Customized-GRPO reproduction library: pure Python/torch, no orchestration (no prefect, no mlflow)."""

@@ -1,0 +1,143 @@
+"""MLflow conventions shared by every task (DESIGN.md, "MLflow conventions").
+
+- Store: ``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<workspace>/mlruns/mlflow.db`` with artifacts
+  under ``<workspace>/mlruns/<experiment>/`` (MLflow 3.17's plain file store refuses to start).
+- Runs are driven through ``MlflowClient`` with explicit run ids (no global "active run"), so parent and
+  child runs and several threads never mix.
+- A run ends FINISHED, or FAILED when its block raises. A killed process cannot end its runs, so every
+  run records its host and pid, and opening a run first marks as KILLED the RUNNING runs of its
+  experiment whose process on this host is gone (RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from cgrpo_core.store import workspace
+
+__all__ = ["RunHandle", "mlflow_run", "sweep_stale_runs", "tracking_uri"]
+
+HOST_TAG, PID_TAG = "cgrpo.host", "cgrpo.pid"
+PARAM_BATCH = 100  # MLflow's limit on params per log_batch call
+
+
+def tracking_uri() -> str:
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    db = workspace() / "mlruns" / "mlflow.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{db}"
+
+
+def _client() -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri())
+
+
+def _experiment_id(client: MlflowClient, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        location = (workspace() / "mlruns" / safe).as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:
+        # Another process created it between our lookup and our create.
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def sweep_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of this experiment whose process on this host no longer exists."""
+    host = socket.gethostname()
+    stale = []
+    runs = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000)
+    for run in runs:
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if not psutil.pid_exists(int(tags[PID_TAG])):
+            client.set_tag(run.info.run_id, "cgrpo.swept", "process gone; marked KILLED at next start")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            stale.append(run.info.run_id)
+    return stale
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """An open MLflow run; log through it with explicit run ids."""
+
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [Param(str(k)[:250], str(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), PARAM_BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + PARAM_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(str(k), float(v), now, step) for k, v in metrics.items()]
+        if items:
+            self.client.log_batch(self.run_id, metrics=items)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if tags:
+            self.client.log_batch(self.run_id, tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+@contextmanager
+def mlflow_run(
+    experiment: str,
+    run_name: str,
+    tags: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[RunHandle]:
+    """Open a run (FINISHED on success, FAILED on an exception), after sweeping stale runs."""
+    client = _client()
+    experiment_id = _experiment_id(client, experiment)
+    sweep_stale_runs(client, experiment_id)
+    all_tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **(tags or {})}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()})
+    handle = RunHandle(client, run.info.run_id, experiment_id)
+    try:
+        yield handle
+    except BaseException as err:
+        handle.set_tags({"cgrpo.error": f"{type(err).__name__}: {err}"[:5000]})
+        client.set_terminated(handle.run_id, status="FAILED")
+        raise
+    client.set_terminated(handle.run_id, status="FINISHED")
+
+
+def prefect_run_tags() -> dict[str, str]:
+    """The current Prefect flow run's id and name, for cross-referencing MLflow runs (empty outside a flow)."""
+    try:
+        from prefect.runtime import flow_run
+
+        run_id = flow_run.get_id()
+    except Exception:
+        return {}
+    return {"prefect.flow_run_id": str(run_id), "prefect.flow_run_name": str(flow_run.get_name())} if run_id else {}

@@ -1,0 +1,58 @@
+"""Session-wide test settings: offline, headless, and every output in a temporary workspace.
+
+Environment variables are set at import time, before any test module imports Hugging Face,
+Prefect or MLflow, because those libraries read them once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="cgrpo-tests-"))
+os.environ.update(
+    {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "MPLBACKEND": "Agg",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "CGRPO_WORKSPACE": str(_SESSION_DIR / "workspace"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{_SESSION_DIR / 'mlflow.db'}",
+    }
+)
+(_SESSION_DIR / "workspace").mkdir()
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same global torch seed."""
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the whole session (starting one costs ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def mlflow_client():
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
