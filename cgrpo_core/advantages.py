@@ -104,7 +104,7 @@ def max_advantage(a_id: Tensor, a_prompt: Tensor, w_id: Tensor, w_prompt: Tensor
 
 
 def harmonic(a_id: Tensor, a_prompt: Tensor, w_id: Tensor, w_prompt: Tensor, alpha: float) -> Tensor:
-    """Table 3 'Harmonic Mean': linear ``+ alpha * a_id a_prompt / (a_id + a_prompt + eps)`` (released code)."""
+    """Table 3 'Harmonic Mean': linear ``+ alpha * a_id a_prompt / (a_id + a_prompt + eps)`` (released)."""
     den = a_id + a_prompt + HARMONIC_EPS
     den = torch.where(den.abs() < HARMONIC_EPS, torch.where(den < 0, -HARMONIC_EPS, HARMONIC_EPS), den)
     return linear(a_id, a_prompt, w_id, w_prompt, alpha) + alpha * a_id * a_prompt / den
@@ -124,7 +124,9 @@ AGGREGATORS: dict[str, Aggregator] = {
 def _as_weight(w: float | Tensor, name: str, like: Tensor) -> Tensor:
     w = torch.as_tensor(w, dtype=like.dtype, device=like.device)
     if w.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a [T] tensor of per-step weights, got shape {tuple(w.shape)}")
+        raise ValueError(
+            f"{name} must be a scalar or a [T] tensor of per-step weights, got shape {tuple(w.shape)}"
+        )
     if not bool(torch.isfinite(w).all()):
         raise ValueError(f"{name} must be finite, got {w.tolist()}")
     return w
@@ -155,7 +157,8 @@ def combine_advantages(
         raise ValueError(f"unknown advantage method {method!r}; choose one of {sorted(AGGREGATORS)}")
     if a_id.shape != a_prompt.shape or a_id.ndim != 2:
         raise ValueError(
-            f"a_id and a_prompt must both have shape [B, G]; got {tuple(a_id.shape)} and {tuple(a_prompt.shape)}"
+            "a_id and a_prompt must both have shape [B, G]; "
+            f"got {tuple(a_id.shape)} and {tuple(a_prompt.shape)}"
         )
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0 (it scales the synergy term), got {alpha}")
@@ -165,7 +168,9 @@ def combine_advantages(
     a_id, a_prompt = a_id.to(dtype), a_prompt.to(dtype)
     wi, wp = _as_weight(w_id, "w_id", a_id), _as_weight(w_prompt, "w_prompt", a_id)
     if wi.shape != wp.shape:
-        raise ValueError(f"w_id and w_prompt must have the same shape, got {tuple(wi.shape)} and {tuple(wp.shape)}")
+        raise ValueError(
+            f"w_id and w_prompt must have the same shape, got {tuple(wi.shape)} and {tuple(wp.shape)}"
+        )
     if wi.ndim == 1:
         a_id, a_prompt = a_id.unsqueeze(-1), a_prompt.unsqueeze(-1)  # (B, G, 1) against weights (T,)
     out = AGGREGATORS[method](a_id, a_prompt, wi, wp, alpha)
@@ -182,7 +187,9 @@ def conflict_stats(a_id: Tensor, a_prompt: Tensor) -> dict[str, float]:
     The four shares sum to 1.
     """
     if a_id.shape != a_prompt.shape:
-        raise ValueError(f"a_id {tuple(a_id.shape)} and a_prompt {tuple(a_prompt.shape)} must have the same shape")
+        raise ValueError(
+            f"a_id {tuple(a_id.shape)} and a_prompt {tuple(a_prompt.shape)} must have the same shape"
+        )
     n = a_id.numel()
     if n == 0:
         raise ValueError("conflict_stats needs at least one sample")

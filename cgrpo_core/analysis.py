@@ -40,12 +40,16 @@ CATEGORIES = {
 }
 
 
-def tdw_weights(tdw: TDWConfig, num_steps: int, schedule: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def tdw_weights(
+    tdw: TDWConfig, num_steps: int, schedule: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(w_id, w_prompt)``, each ``[num_steps]``, for a TDW config (optionally another schedule name)."""
     shape = TDWShape(tdw.prompt_phase_end, tdw.identity_phase_start, tdw.center, tdw.slope)
     name = schedule or tdw.schedule
     extra = {"identity_weight": tdw.released_identity_weight} if name == "released" else {}
-    w_prompt = prompt_weights(name, num_steps, tdw.w_max, tdw.w_min, shape=shape, **extra)
+    w_prompt = prompt_weights(
+        name, num_steps, tdw.w_max, tdw.w_min, shape=shape, dtype=torch.float64, **extra
+    )
     return identity_weights(w_prompt), w_prompt
 
 
@@ -70,7 +74,9 @@ def tdw_curves(cfg: AnalysisConfig) -> pd.DataFrame:
     for name in SCHEDULES:
         w_id, w_prompt = tdw_weights(cfg.tdw, cfg.num_steps, name)
         for step in range(cfg.num_steps):
-            rows.append({"schedule": name, "step": step, "w_prompt": float(w_prompt[step]), "w_id": float(w_id[step])})
+            rows.append(
+                {"schedule": name, "step": step, "w_prompt": float(w_prompt[step]), "w_id": float(w_id[step])}
+            )
     return pd.DataFrame(rows)
 
 
@@ -93,14 +99,11 @@ def synthetic_reward_samples(cfg: AnalysisConfig) -> pd.DataFrame:
 def load_reward_samples(path: str | Path) -> pd.DataFrame:
     """Read reward samples from CSV or Parquet and check them (columns, finiteness, equal group sizes)."""
     path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"reward samples must be a .csv or .parquet file, got {path.name}")
     if not path.is_file():
         raise FileNotFoundError(f"reward samples file not found: {path}")
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix == ".csv":
-        frame = pd.read_csv(path)
-    else:
-        raise ValueError(f"reward samples must be a .csv or .parquet file, got {path.name}")
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     return check_reward_samples(frame, source=str(path))
 
 
@@ -134,7 +137,9 @@ def _category(a_id: torch.Tensor, a_prompt: torch.Tensor) -> np.ndarray:
     )
 
 
-def advantage_alignment(samples: pd.DataFrame, cfg: AnalysisConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def advantage_alignment(
+    samples: pd.DataFrame, cfg: AnalysisConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Fig. 7: per-sample advantages and categories, per-category means (linear vs SARS), sign shares.
 
     Returns ``(per_sample, by_category, conflict_stats)``. Final advantages use scalar weights
@@ -143,7 +148,9 @@ def advantage_alignment(samples: pd.DataFrame, cfg: AnalysisConfig) -> tuple[pd.
     ordered = check_reward_samples(samples).sort_values("group", kind="stable")
     groups = ordered["group"].nunique()
     r_id = torch.tensor(ordered["reward_id"].to_numpy(), dtype=torch.float64).view(groups, -1)  # (B, G)
-    r_prompt = torch.tensor(ordered["reward_prompt"].to_numpy(), dtype=torch.float64).view(groups, -1)  # (B, G)
+    r_prompt = torch.tensor(ordered["reward_prompt"].to_numpy(), dtype=torch.float64).view(
+        groups, -1
+    )  # (B, G)
     a_id = group_normalize(r_id, eps=cfg.advantage.std_eps)
     a_prompt = group_normalize(r_prompt, eps=cfg.advantage.std_eps)
     w_id = cfg.cross_section_w_id

@@ -66,9 +66,13 @@ class SamplerConfig(Frozen):
 class AdvantageConfig(Frozen):
     """How the identity and prompt advantages become one (Eq. 8-11, Table 3)."""
 
-    method: AdvantageMethod = Field("sars", description="Aggregation: linear (naive GRPO), sars, min, max, harmonic.")
+    method: AdvantageMethod = Field(
+        "sars", description="Aggregation: linear (naive GRPO), sars, min, max, harmonic."
+    )
     alpha: float = Field(0.5, ge=0, description="Synergy strength (appendix A: 0.5; released config: 0.4).")
-    clip: float | None = Field(5.0, gt=0, description="Clamp combined advantages to [-clip, clip] (released: 5).")
+    clip: float | None = Field(
+        5.0, gt=0, description="Clamp combined advantages to [-clip, clip] (released: 5)."
+    )
     std_eps: float = Field(1e-8, gt=0, description="Added to the group std in Eq. 8 (released code: 1e-8).")
 
 
@@ -78,12 +82,21 @@ class TDWConfig(Frozen):
     schedule: ScheduleName = Field("paper", description="paper (Eq. 12), released, inverted, static.")
     w_max: float = Field(0.7, ge=0, le=1, description="Upper bound of w_prompt (appendix A: 0.7).")
     w_min: float = Field(0.3, ge=0, le=1, description="Lower bound of w_prompt (appendix A: 0.3).")
-    prompt_phase_end: float = Field(6.0, ge=0, description="Prompt-centric phase: step < this (appendix A, T=25).")
-    identity_phase_start: float = Field(22.0, ge=0, description="Identity phase: step >= this (appendix A, T=25).")
+    prompt_phase_end: float = Field(
+        6.0, ge=0, description="Prompt-centric phase: step < this (appendix A, T=25)."
+    )
+    identity_phase_start: float = Field(
+        22.0, ge=0, description="Identity phase: step >= this (appendix A, T=25)."
+    )
     center: float = Field(10.0, description="Sigmoid centre t_c (not in the paper; released code: 10).")
-    slope: float = Field(0.8, gt=0, description="Sigmoid slope lambda (not in the paper; released code: 0.8).")
+    slope: float = Field(
+        0.8, gt=0, description="Sigmoid slope lambda (not in the paper; released code: 0.8)."
+    )
     released_identity_weight: float = Field(
-        0.5, ge=0, le=1, description="w_prompt in the identity phase of the 'released' schedule (released: 0.5)."
+        0.5,
+        ge=0,
+        le=1,
+        description="w_prompt in the identity phase of the 'released' schedule (released: 0.5).",
     )
 
     @model_validator(mode="after")
@@ -106,13 +119,20 @@ class GRPOConfig(Frozen):
     """Online GRPO: rollouts, objective and optimiser (section 3, appendix A)."""
 
     group_size: int = Field(12, ge=2, description="Samples G per (reference, prompt) (appendix A: 12).")
-    prompts_per_step: int = Field(1, ge=1, description="Prompts B per optimiser step per GPU (appendix A: 1).")
+    prompts_per_step: int = Field(
+        1, ge=1, description="Prompts B per optimiser step per GPU (appendix A: 1)."
+    )
     clip_range: float = Field(1e-4, gt=0, description="Ratio clip epsilon (released code: 1e-4).")
     kl_coef: float = Field(0.0, ge=0, description="KL penalty weight; 0 as in the paper (section 3).")
     timestep_fraction: float = Field(
-        1.0, gt=0, le=1, description="Share of sampling steps trained per rollout (paper: all; released: 0.6)."
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of sampling steps trained per rollout (paper: all; released: 0.6).",
     )
-    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate (appendix A: 1e-5; released: 2e-5).")
+    learning_rate: float = Field(
+        1e-5, gt=0, description="AdamW learning rate (appendix A: 1e-5; released: 2e-5)."
+    )
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay (appendix A: 1e-4).")
     max_steps: int = Field(1250, ge=1, description="Optimiser steps (appendix A: 1250).")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation (not in the paper; released: 4).")
@@ -125,7 +145,9 @@ class ExperimentConfig(Frozen):
     """One experiment: everything that determines its result, plus labels that do not."""
 
     name: str = Field("customized-grpo", description="Human-readable run name.", json_schema_extra=NOT_HASHED)
-    profile: Profile = Field("toy", description="paper, toy or test (a label).", json_schema_extra=NOT_HASHED)
+    profile: Profile = Field(
+        "paper", description="paper, toy or test (a label).", json_schema_extra=NOT_HASHED
+    )
     seed: int = Field(0, description="Seed of every random choice of the experiment.")
     sampler: SamplerConfig = SamplerConfig()
     grpo: GRPOConfig = GRPOConfig()
@@ -142,8 +164,12 @@ class AnalysisConfig(Frozen):
     tdw: TDWConfig = TDWConfig()
     cross_section_a_prompt: float = Field(1.0, description="A_prompt held fixed in Fig. 3.")
     cross_section_w_id: float = Field(0.5, ge=0, le=1, description="w_id of Fig. 3 (w_prompt = 1 - w_id).")
-    synthetic_groups: int = Field(300, ge=1, description="Groups of synthetic rewards (appendix B.2 used 300).")
-    synthetic_group_size: int = Field(12, ge=2, description="Group size of synthetic rewards (appendix B.2: 12).")
+    synthetic_groups: int = Field(
+        300, ge=1, description="Groups of synthetic rewards (appendix B.2 used 300)."
+    )
+    synthetic_group_size: int = Field(
+        12, ge=2, description="Group size of synthetic rewards (appendix B.2: 12)."
+    )
     synthetic_correlation: float = Field(
         0.0, ge=-1, le=1, description="Correlation of the synthetic rewards (0: ~50% conflict, as in B.2)."
     )
@@ -160,7 +186,9 @@ def _hashable(value: Any) -> Any:
         return {
             name: _hashable(getattr(value, name))
             for name, info in fields.items()
-            if not (isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("hashed") is False)
+            if not (
+                isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("hashed") is False
+            )
         }
     if isinstance(value, Mapping):
         return {str(k): _hashable(v) for k, v in value.items()}
@@ -179,7 +207,11 @@ def config_hash(cfg: BaseModel, inputs: Mapping[str, str] | None = None) -> str:
     Unchanged by field order and by unhashed fields (names, labels, output locations); changed by any
     other field, by the config's type and by any input hash. Returns ``HASH_LENGTH`` hex characters.
     """
-    payload = {"type": type(cfg).__name__, "config": _hashable(cfg), "inputs": dict(sorted((inputs or {}).items()))}
+    payload = {
+        "type": type(cfg).__name__,
+        "config": _hashable(cfg),
+        "inputs": dict(sorted((inputs or {}).items())),
+    }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
 

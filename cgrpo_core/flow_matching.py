@@ -83,7 +83,8 @@ def _per_sample(value: float | Tensor, like: Tensor) -> Tensor:
         return value
     if value.ndim != 1 or value.shape[0] != like.shape[0]:
         raise ValueError(
-            f"sigma must be a scalar or a [batch] tensor with batch={like.shape[0]}, got shape {tuple(value.shape)}"
+            f"sigma must be a scalar or a [batch] tensor with batch={like.shape[0]}, "
+            f"got shape {tuple(value.shape)}"
         )
     return value.view(-1, *([1] * (like.ndim - 1)))
 
@@ -134,13 +135,17 @@ def sde_step(
     if eta < 0 or not math.isfinite(eta):
         raise ValueError(f"eta must be a finite number >= 0, got {eta}")
     if next_latents is not None and next_latents.shape != latents.shape:
-        raise ValueError(f"next_latents {tuple(next_latents.shape)} must match latents {tuple(latents.shape)}")
+        raise ValueError(
+            f"next_latents {tuple(next_latents.shape)} must match latents {tuple(latents.shape)}"
+        )
     # Work in at least float32: bf16 log-probs make the GRPO ratio drift from 1 (NOTES.md).
     work = torch.promote_types(latents.dtype, torch.float32)
     x, v = latents.to(work), velocity.to(work)
     s, s_next = _per_sample(sigma, x), _per_sample(sigma_next, x)
     if bool(torch.any(s_next >= s)):
-        raise ValueError("sde_step needs sigma_next < sigma (sampling runs from noise, sigma=1, to data, sigma=0)")
+        raise ValueError(
+            "sde_step needs sigma_next < sigma (sampling runs from noise, sigma=1, to data, sigma=0)"
+        )
     if bool(torch.any(s <= 0)):
         raise ValueError("sde_step needs sigma > 0")
 

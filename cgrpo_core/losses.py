@@ -87,7 +87,9 @@ def grpo_loss(
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
     policy_loss = torch.maximum(unclipped, clipped).mean()
-    kl_term = kl.mean() if kl is not None else torch.zeros((), dtype=policy_loss.dtype, device=policy_loss.device)
+    kl_term = (
+        kl.mean() if kl is not None else torch.zeros((), dtype=policy_loss.dtype, device=policy_loss.device)
+    )
     loss = policy_loss + kl_coef * kl_term if kl_coef > 0 else policy_loss
     with torch.no_grad():
         clip_fraction = ((ratio - 1.0).abs() > clip_range).float().mean()
@@ -113,7 +115,8 @@ def velocity_error(pred_velocity: Tensor, x0: Tensor, noise: Tensor) -> Tensor:
     """Per-sample mean squared error to the flow-matching target ``noise - x0``; ``[batch]``."""
     if not (pred_velocity.shape == x0.shape == noise.shape):
         raise ValueError(
-            f"pred_velocity {tuple(pred_velocity.shape)}, x0 {tuple(x0.shape)} and noise {tuple(noise.shape)} "
+            f"pred_velocity {tuple(pred_velocity.shape)}, x0 {tuple(x0.shape)}, "
+            f"noise {tuple(noise.shape)} "
             "must have the same shape"
         )
     err = (pred_velocity.float() - (noise.float() - x0.float())) ** 2
@@ -164,7 +167,9 @@ def rpo_loss(
     """
     shapes = {t.shape for t in (policy_err_win, ref_err_win, policy_err_lose, ref_err_lose)}
     if len(shapes) != 1 or policy_err_win.ndim != 1:
-        raise ValueError(f"the four pair errors must be [P] tensors of one shape, got {sorted(map(tuple, shapes))}")
+        raise ValueError(
+            f"the four pair errors must be [P] tensors of one shape, got {sorted(map(tuple, shapes))}"
+        )
     if beta <= 0 or sim_weight < 0:
         raise ValueError(f"need beta > 0 and sim_weight >= 0, got beta={beta}, sim_weight={sim_weight}")
     margin = (ref_err_win.detach() - policy_err_win) - (ref_err_lose.detach() - policy_err_lose)  # (P,)

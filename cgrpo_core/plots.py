@@ -73,7 +73,9 @@ def plot_advantage_alignment(
     axes[1].legend(fontsize=8)
 
     delta = per_sample["sars"] - per_sample["linear"]
-    sc = axes[2].scatter(per_sample["a_id"], per_sample["a_prompt"], c=delta, cmap="RdYlGn", s=6, vmin=-0.6, vmax=0.6)
+    sc = axes[2].scatter(
+        per_sample["a_id"], per_sample["a_prompt"], c=delta, cmap="RdYlGn", s=6, vmin=-0.6, vmax=0.6
+    )
     axes[2].axhline(0.0, color="black", lw=0.6)
     axes[2].axvline(0.0, color="black", lw=0.6)
     axes[2].set_xlabel("A_id")

@@ -55,7 +55,9 @@ def _check_bounds(w_max: float, w_min: float) -> None:
         raise ValueError(f"TDW bounds need 0 <= w_min <= w_max <= 1, got w_min={w_min}, w_max={w_max}")
 
 
-def _paper(num_steps: int, w_max: float, w_min: float, shape: TDWShape, identity_weight: float | None) -> Tensor:
+def _paper(
+    num_steps: int, w_max: float, w_min: float, shape: TDWShape, identity_weight: float | None
+) -> Tensor:
     scale = num_steps / REFERENCE_STEPS
     k = torch.arange(num_steps, dtype=torch.float64)
     sigmoid = torch.sigmoid(shape.slope / scale * (k - shape.center * scale))
@@ -70,7 +72,9 @@ def paper(num_steps: int, w_max: float, w_min: float, shape: TDWShape) -> Tensor
     return _paper(num_steps, w_max, w_min, shape, identity_weight=None)
 
 
-def released(num_steps: int, w_max: float, w_min: float, shape: TDWShape, identity_weight: float = 0.5) -> Tensor:
+def released(
+    num_steps: int, w_max: float, w_min: float, shape: TDWShape, identity_weight: float = 0.5
+) -> Tensor:
     """The released code: Eq. 12's curve, but w_prompt = ``identity_weight`` (0.5) in the identity phase."""
     if not (w_min <= identity_weight <= w_max):
         raise ValueError(f"identity_weight={identity_weight} must lie in [w_min, w_max] = [{w_min}, {w_max}]")

@@ -18,7 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["ResultStore", "atomic_write", "atomic_write_csv", "atomic_write_json", "atomic_write_text", "file_hash", "workspace"]
+__all__ = [
+    "ResultStore",
+    "atomic_write",
+    "atomic_write_csv",
+    "atomic_write_json",
+    "atomic_write_text",
+    "file_hash",
+    "workspace",
+]
 
 COMPLETE_MARKER = "_COMPLETE"
 

@@ -27,13 +27,17 @@ from transformers import CLIPTokenizer, T5TokenizerFast
 
 __all__ = ["train_clip_tokenizer", "train_t5_tokenizer"]
 
-CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+CLIP_SPLIT = (
+    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+)
 T5_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()/&+%$#@*"
 
 
 def _clip_words(corpus: Iterable[str]) -> Counter:
     """Word counts after CLIP's normaliser and byte-level pre-tokeniser."""
-    norm = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
+    norm = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
+    )
     pre = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(CLIP_SPLIT), behavior="removed", invert=True),
@@ -46,7 +50,9 @@ def _clip_words(corpus: Iterable[str]) -> Counter:
     return counts
 
 
-def train_clip_tokenizer(corpus: Iterable[str], vocab_size: int = 1000, model_max_length: int = 77) -> CLIPTokenizer:
+def train_clip_tokenizer(
+    corpus: Iterable[str], vocab_size: int = 1000, model_max_length: int = 77
+) -> CLIPTokenizer:
     """A ``CLIPTokenizer`` whose BPE merges are learned from ``corpus`` (most frequent pair first, ties
     broken lexicographically)."""
     words = {tuple(w[:-1]) + (w[-1] + "</w>",): n for w, n in sorted(_clip_words(corpus).items())}
@@ -86,7 +92,9 @@ def _merge(symbols: tuple[str, ...], pair: tuple[str, str], joined: str) -> tupl
     return tuple(out)
 
 
-def train_t5_tokenizer(corpus: Iterable[str], vocab_size: int = 800, model_max_length: int = 512) -> T5TokenizerFast:
+def train_t5_tokenizer(
+    corpus: Iterable[str], vocab_size: int = 800, model_max_length: int = 512
+) -> T5TokenizerFast:
     """A ``T5TokenizerFast`` (Unigram): whole corpus words, then characters as the fallback."""
     counts: Counter = Counter()
     for text in corpus:

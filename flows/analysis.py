@@ -20,9 +20,11 @@ from tasks.analysis import (
     render_tdw_schedules,
 )
 
+DEFAULT_CONFIG = AnalysisConfig()  # frozen, so sharing one default instance is safe
+
 
 @flow(name="analysis", log_prints=True)
-def analysis(config: AnalysisConfig = AnalysisConfig(), samples: str | None = None) -> str:
+def analysis(config: AnalysisConfig = DEFAULT_CONFIG, samples: str | None = None) -> str:
     """Render and log the analysis figures; returns the MLflow run id."""
     key, out_dir = analysis_key(config, samples)
     files = render_sars_cross_section(config, out_dir) + render_tdw_schedules(config, out_dir)
@@ -33,7 +35,9 @@ def analysis(config: AnalysisConfig = AnalysisConfig(), samples: str | None = No
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", help="reward samples (.csv or .parquet); synthetic when omitted")
     parser.add_argument("--profile", default="toy", choices=["paper", "toy", "test"])
     parser.add_argument("--alpha", type=float, default=AnalysisConfig().advantage.alpha, help="SARS alpha")

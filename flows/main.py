@@ -15,8 +15,10 @@ from tasks.tracking import tracking_uri
 def main(argv: list[str] | None = None) -> None:
     run_id = analysis_main(["--profile", "toy", *(argv or [])])
     uri = tracking_uri()
-    print(f"\nDone. MLflow run {run_id} in experiment 'analysis'. Browse it with:\n"
-          f"  .venv/bin/mlflow ui --backend-store-uri {uri}\n")
+    print(
+        f"\nDone. MLflow run {run_id} in experiment 'analysis'. Browse it with:\n"
+        f"  .venv/bin/mlflow ui --backend-store-uri {uri}\n"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def render_sars_cross_section(config: AnalysisConfig, out_dir: str) -> list[str]
     if not _have(csv, png):
         table = core.sars_cross_section(config)
         atomic_write_csv(csv, table)
-        save_figure(plot_sars_cross_section(table, config.advantage.alpha, config.cross_section_a_prompt), png)
+        save_figure(
+            plot_sars_cross_section(table, config.advantage.alpha, config.cross_section_a_prompt), png
+        )
     return [str(csv), str(png)]
 
 
@@ -83,7 +85,9 @@ def render_advantage_alignment(
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def log_analysis(config: AnalysisConfig, key: str, files: list[str], metrics: dict[str, float], samples: str | None) -> str:
+def log_analysis(
+    config: AnalysisConfig, key: str, files: list[str], metrics: dict[str, float], samples: str | None
+) -> str:
     """One MLflow run in experiment ``analysis`` with params, tags, metrics and every file; returns its id."""
     tags = {
         "profile": config.profile,

@@ -68,7 +68,9 @@ def sweep_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
     """Mark KILLED the RUNNING runs of this experiment whose process on this host no longer exists."""
     host = socket.gethostname()
     stale = []
-    runs = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000)
+    runs = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
     for run in runs:
         tags = run.data.tags
         if tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
@@ -133,11 +135,15 @@ def mlflow_run(
 
 
 def prefect_run_tags() -> dict[str, str]:
-    """The current Prefect flow run's id and name, for cross-referencing MLflow runs (empty outside a flow)."""
+    """The current Prefect flow run's id and name, to cross-reference MLflow runs (empty outside a flow)."""
     try:
         from prefect.runtime import flow_run
 
         run_id = flow_run.get_id()
     except Exception:
         return {}
-    return {"prefect.flow_run_id": str(run_id), "prefect.flow_run_name": str(flow_run.get_name())} if run_id else {}
+    return (
+        {"prefect.flow_run_id": str(run_id), "prefect.flow_run_name": str(flow_run.get_name())}
+        if run_id
+        else {}
+    )
