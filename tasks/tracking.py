@@ -51,9 +51,12 @@ def _experiment_id(client: MlflowClient, name: str) -> str:
     if found is not None:
         return found.experiment_id
     location = None
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        # Artifacts beside the database, in a folder named after the experiment (MLflow's default
+        # would be ./mlruns relative to whatever the current directory happens to be).
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-        location = (workspace() / "mlruns" / safe).as_uri()
+        location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / safe).as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)
     except Exception:

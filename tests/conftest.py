@@ -56,3 +56,11 @@ def mlflow_client():
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's temporary workspace (keep it with CGRPO_KEEP_TEST_DIR=1 to inspect)."""
+    import shutil
+
+    if not os.environ.get("CGRPO_KEEP_TEST_DIR"):
+        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
