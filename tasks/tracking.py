@@ -30,6 +30,8 @@ from cgrpo_core.store import workspace
 __all__ = ["RunHandle", "mlflow_run", "sweep_stale_runs", "tracking_uri"]
 
 HOST_TAG, PID_TAG = "cgrpo.host", "cgrpo.pid"
+# MLflow 3's UI opens an untyped experiment on its GenAI "traces" page; ours are training runs.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PARAM_BATCH = 100  # MLflow's limit on params per log_batch call
 
 
@@ -49,6 +51,8 @@ def _client() -> MlflowClient:
 def _experiment_id(client: MlflowClient, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if KIND_TAG not in found.tags:
+            client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return found.experiment_id
     location = None
     uri = tracking_uri()
@@ -58,7 +62,7 @@ def _experiment_id(client: MlflowClient, name: str) -> str:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / safe).as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
     except Exception:
         # Another process created it between our lookup and our create.
         found = client.get_experiment_by_name(name)
