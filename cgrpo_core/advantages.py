@@ -23,6 +23,7 @@ Methods (Table 3 rows; the released code's definitions, reference/NOTES.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -132,6 +133,25 @@ def _as_weight(w: float | Tensor, name: str, like: Tensor) -> Tensor:
     return w
 
 
+def _finite_advantages(a_id, a_prompt) -> tuple[Tensor, Tensor]:
+    """Both advantages as tensors; a non-finite entry is an error that says where (a NaN would otherwise
+    pass through the sign tests of SARS and Fig. 7 as if it were 0)."""
+    out = []
+    for name, value in (("a_id", a_id), ("a_prompt", a_prompt)):
+        value = torch.as_tensor(value)
+        if not value.is_floating_point():
+            value = value.float()
+        bad = ~torch.isfinite(value)
+        if bad.any():
+            where = tuple(int(i) for i in bad.nonzero()[0])
+            raise ValueError(
+                f"{name} has a non-finite value ({value[where].item()}) at index {where}: advantages come "
+                "from group_normalize of finite rewards; check the reward model's output"
+            )
+        out.append(value)
+    return out[0], out[1]
+
+
 def combine_advantages(
     a_id: Tensor,
     a_prompt: Tensor,
@@ -155,13 +175,14 @@ def combine_advantages(
     """
     if method not in AGGREGATORS:
         raise ValueError(f"unknown advantage method {method!r}; choose one of {sorted(AGGREGATORS)}")
+    a_id, a_prompt = _finite_advantages(a_id, a_prompt)
     if a_id.shape != a_prompt.shape or a_id.ndim != 2:
         raise ValueError(
             "a_id and a_prompt must both have shape [B, G]; "
             f"got {tuple(a_id.shape)} and {tuple(a_prompt.shape)}"
         )
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0 (it scales the synergy term), got {alpha}")
+    if not math.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a finite number >= 0 (it scales the synergy term), got {alpha}")
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be a positive number or None, got {clip}")
     dtype = torch.promote_types(a_id.dtype, torch.float32)
@@ -186,6 +207,7 @@ def conflict_stats(a_id: Tensor, a_prompt: Tensor) -> dict[str, float]:
     ``neutral`` (at least one advantage exactly 0, e.g. a group whose rewards were all equal).
     The four shares sum to 1.
     """
+    a_id, a_prompt = _finite_advantages(a_id, a_prompt)
     if a_id.shape != a_prompt.shape:
         raise ValueError(
             f"a_id {tuple(a_id.shape)} and a_prompt {tuple(a_prompt.shape)} must have the same shape"

@@ -142,6 +142,13 @@ def sde_step(
     work = torch.promote_types(latents.dtype, torch.float32)
     x, v = latents.to(work), velocity.to(work)
     s, s_next = _per_sample(sigma, x), _per_sample(sigma_next, x)
+    if not (bool(torch.isfinite(s).all()) and bool(torch.isfinite(s_next).all())):
+        raise ValueError(f"sde_step needs finite sigmas, got sigma={sigma}, sigma_next={sigma_next}")
+    if bool(torch.any(s > 1)) or bool(torch.any(s_next < 0)):
+        raise ValueError(
+            "sde_step needs 0 <= sigma_next < sigma <= 1 (flow matching interpolates data, sigma=0, and "
+            f"noise, sigma=1); got sigma={sigma}, sigma_next={sigma_next}"
+        )
     if bool(torch.any(s_next >= s)):
         raise ValueError(
             "sde_step needs sigma_next < sigma (sampling runs from noise, sigma=1, to data, sigma=0)"

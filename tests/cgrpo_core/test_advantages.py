@@ -144,8 +144,16 @@ class TestCombine:
             combine_advantages(a, a, torch.ones(3), torch.ones(4))
         with pytest.raises(ValueError, match="scalar or a \\[T\\]"):
             combine_advantages(a, a, torch.ones(2, 2), torch.ones(2, 2))
-        with pytest.raises(ValueError, match="alpha must be >= 0"):
+        with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
             combine_advantages(a, a, 0.5, 0.5, alpha=-0.1)
+        with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+            combine_advantages(a, a, 0.5, 0.5, alpha=float("nan"))
+        nan_at = a.clone()
+        nan_at[1, 2] = float("nan")
+        with pytest.raises(ValueError, match=r"a_prompt has a non-finite value \(nan\) at index \(1, 2\)"):
+            combine_advantages(a, nan_at, 0.5, 0.5)
+        with pytest.raises(ValueError, match="a_id has a non-finite value"):
+            conflict_stats(nan_at, a)
         with pytest.raises(ValueError, match="finite"):
             combine_advantages(a, a, float("nan"), 0.5)
         with pytest.raises(ValueError, match="clip"):

@@ -144,3 +144,9 @@ def test_bad_input():
         sde_step(x, x, torch.tensor([0.5, 0.5, 0.5]), 0.4, 0.4)
     with pytest.raises(ValueError, match="next_latents"):
         sde_step(x, x, 0.5, 0.4, 0.4, next_latents=torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="finite sigmas"):
+        sde_step(x, x, float("nan"), 0.4, 0.4)
+    with pytest.raises(ValueError, match="0 <= sigma_next < sigma <= 1"):
+        sde_step(x, x, 1.5, 0.4, 0.4)
+    with pytest.raises(ValueError, match="0 <= sigma_next < sigma <= 1"):
+        sde_step(x, x, 0.5, torch.tensor([0.4, -0.1]), 0.4)

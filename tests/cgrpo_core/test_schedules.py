@@ -55,6 +55,8 @@ def test_static_is_constant():
 def test_equal_bounds_reduce_tdw_to_static():
     for name in ("paper", "inverted"):
         assert_close(prompt_weights(name, 25, 0.4, 0.4), prompt_weights("static", 25, 0.4, 0.4))
+    released = prompt_weights("released", 25, 0.4, 0.4, identity_weight=0.4)
+    assert_close(released, prompt_weights("static", 25, 0.4, 0.4))
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
@@ -66,6 +68,9 @@ def test_weights_stay_within_bounds(name, bounds, num_steps):
     w = prompt_weights(name, num_steps, w_max, w_min, **extra)
     assert w.shape == (num_steps,)
     assert (w >= w_min).all() and (w <= w_max).all()
+    # prompt_weights clamps away float rounding; the schedule itself must already be in bounds
+    raw = SCHEDULES[name](num_steps, w_max, w_min, TDWShape(), **extra)
+    assert (raw >= w_min - 1e-12).all() and (raw <= w_max + 1e-12).all()
     assert_close(identity_weights(w) + w, torch.ones(num_steps))
 
 

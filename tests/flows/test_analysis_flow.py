@@ -80,3 +80,18 @@ def test_bad_samples_fail_the_flow_with_a_clear_error(prefect_harness, small_con
     )
     with pytest.raises(ValueError, match="non-finite"):
         analysis(small_config, str(bad))
+
+
+def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypatch, capsys):
+    """The README's main command (./run.sh -> flows.main) in a fresh workspace with no MLflow settings."""
+    from mlflow.tracking import MlflowClient
+
+    from flows.main import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("CGRPO_WORKSPACE", str(tmp_path))
+    main([])
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("analysis").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["profile"] == "toy"
+    assert "mlflow ui --backend-store-uri sqlite:///" in capsys.readouterr().out

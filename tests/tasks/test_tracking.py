@@ -54,3 +54,23 @@ def test_a_killed_process_run_is_marked_killed_at_the_next_start(mlflow_client):
         assert mlflow_client.get_run(run.run_id).info.status == "RUNNING"  # our own live run is kept
     swept = mlflow_client.get_run(doomed)
     assert swept.info.status == "KILLED" and swept.info.end_time is not None
+
+
+def test_default_store_is_sqlite_in_the_workspace_with_artifacts_beside_it(tmp_path, monkeypatch):
+    """Without MLFLOW_TRACKING_URI, runs go to <workspace>/mlruns/mlflow.db and artifacts to
+    <workspace>/mlruns/<experiment>/ (MLflow 3.17's plain file store refuses to start)."""
+    from mlflow.tracking import MlflowClient
+
+    from tasks.tracking import tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("CGRPO_WORKSPACE", str(tmp_path))
+    assert tracking_uri() == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    note = tmp_path / "note.txt"
+    note.write_text("hello")
+    with mlflow_run("default-store", "ok") as run:
+        run.log_artifact(note, "files")
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()
+    got = MlflowClient(tracking_uri=tracking_uri()).get_run(run.run_id)
+    assert got.info.status == "FINISHED"
+    assert (tmp_path / "mlruns" / "default-store" / run.run_id / "artifacts" / "files" / "note.txt").is_file()
