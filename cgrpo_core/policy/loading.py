@@ -52,7 +52,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DREAMBENCH_PROMPTS = REPO_ROOT / "data" / "reference" / "dreambench_singleip.json"
 UNO_LORA_FILE = "dit_lora.safetensors"
 
-# Files every component needs; a tuple is "one of these" (a single file or a sharded index).
+# Files every component needs; a tuple is "one of these" (a single file or a sharded index), and an
+# alternative that is itself a tuple needs all its files (a slow CLIP tokenizer: vocab.json + merges.txt).
 _WEIGHTS = {
     "diffusers": ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"),
     "transformers": ("model.safetensors", "model.safetensors.index.json"),
@@ -62,7 +63,7 @@ REQUIRED_FILES: dict[str, list[str | tuple[str, ...]]] = {
     "scheduler": ["scheduler_config.json"],
     "text_encoder": ["config.json", _WEIGHTS["transformers"]],
     "text_encoder_2": ["config.json", _WEIGHTS["transformers"]],
-    "tokenizer": ["tokenizer_config.json", ("tokenizer.json", "vocab.json")],
+    "tokenizer": ["tokenizer_config.json", ("tokenizer.json", ("vocab.json", "merges.txt"))],
     "tokenizer_2": ["tokenizer_config.json", ("tokenizer.json", "spiece.model")],
     "transformer": ["config.json", _WEIGHTS["diffusers"]],
     "vae": ["config.json", _WEIGHTS["diffusers"]],
@@ -129,7 +130,7 @@ class Policy:
 
 def _download_hint(repo_id: str, folder: Path | str) -> str:
     return (
-        f"Download it with `huggingface-cli download {repo_id} --local-dir {folder}` (accept the licence on "
+        f"Download it with `hf download {repo_id} --local-dir {folder}` (accept the licence on "
         f"https://huggingface.co/{repo_id} first) and set policy.model_folder to that folder; for tests and "
         "the toy profile build a tiny one with cgrpo_core.policy.build_tiny_checkpoint(folder)."
     )
@@ -140,12 +141,15 @@ def _missing_in(folder: Path) -> list[str]:
     missing: list[str] = []
     for sub, needs in REQUIRED_FILES.items():
         for need in needs:
-            options = need if isinstance(need, tuple) else (need,)
-            present = [name for name in options if (folder / sub / name).is_file()]
+            options = [
+                o if isinstance(o, tuple) else (o,) for o in (need if isinstance(need, tuple) else (need,))
+            ]
+            present = [o for o in options if all((folder / sub / name).is_file() for name in o)]
             if not present:
-                missing.append(" or ".join(str(Path(sub) / name) for name in options))
-            elif present[0].endswith(".index.json"):
-                shards = set(json.loads((folder / sub / present[0]).read_text())["weight_map"].values())
+                missing.append(" or ".join(" + ".join(str(Path(sub) / name) for name in o) for o in options))
+            elif present[0][0].endswith(".index.json"):
+                index = folder / sub / present[0][0]
+                shards = set(json.loads(index.read_text())["weight_map"].values())
                 missing += [str(Path(sub) / s) for s in sorted(shards) if not (folder / sub / s).is_file()]
     return missing
 
@@ -181,7 +185,7 @@ def _resolve_folder(cfg: PolicyConfig) -> Path:
 
 def _resolve_uno_lora(cfg: PolicyConfig) -> Path:
     hint = (
-        f"Download it with `huggingface-cli download {cfg.uno_lora} {UNO_LORA_FILE} --local-dir <dir>` and "
+        f"Download it with `hf download {cfg.uno_lora} {UNO_LORA_FILE} --local-dir <dir>` and "
         "set policy.uno_lora_file to <dir>/dit_lora.safetensors, or set policy.uno_lora to None."
     )
     if cfg.uno_lora_file is not None:
@@ -339,7 +343,7 @@ def build_tiny_checkpoint(
     """Write a tiny random FLUX/UNO checkpoint in the FLUX.1-dev layout to ``folder`` (atomically).
 
     Args:
-        folder: destination; must not exist yet (the folder appears complete or not at all).
+        folder: destination; must not exist yet or be empty (the folder appears complete or not at all).
         tiny: sizes (default :class:`TinyPolicyConfig`).
         corpus: text the tokenizers are built from (default: the DreamBench prompts); pass the toy captions.
 
@@ -347,8 +351,10 @@ def build_tiny_checkpoint(
         ``folder``, loadable by :func:`load_policy` with ``PolicyConfig(model_folder=folder, uno_lora=None)``.
     """
     folder = Path(folder)
-    if folder.exists():
-        raise FileExistsError(f"{folder} exists; build_tiny_checkpoint writes a new folder (remove it first)")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(
+            f"{folder} exists and is not empty; build_tiny_checkpoint writes a new folder (remove it first)"
+        )
     corpus = default_corpus() if corpus is None else list(corpus)
     if not corpus:
         raise ValueError("corpus is empty: the tokenizers need some text (e.g. default_corpus(captions))")

@@ -156,23 +156,35 @@ def save_lora(transformer: FluxTransformer2DModel, folder: str | Path) -> Path:
 
 
 def load_lora(
-    transformer: FluxTransformer2DModel, path: str | Path | dict[str, Tensor], trainable: bool = True
+    transformer: FluxTransformer2DModel,
+    path: str | Path | dict[str, Tensor],
+    trainable: bool = True,
+    metadata: dict | None = None,
 ) -> None:
     """Replace the adapter by the LoRA in ``path`` (a folder, a .safetensors file, or a state dict).
 
-    Accepts what :func:`save_lora` writes (and any diffusers Flux LoRA with ``transformer.`` keys).
+    Accepts what :func:`save_lora` writes (and any diffusers Flux LoRA with ``transformer.`` keys). The
+    adapter's config (rank, alpha, targets) comes from the file's metadata, as diffusers'
+    ``load_lora_weights`` reads it; for a state dict pass it as ``metadata`` (else alpha = rank).
     """
-    source: str | dict[str, Tensor] = path if isinstance(path, dict) else str(path)
-    if isinstance(path, str | Path):
+    from diffusers.loaders.lora_pipeline import FluxLoraLoaderMixin
+
+    if isinstance(path, dict):
+        state = path
+    else:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(
                 f"LoRA {path} does not exist (expected a folder with {LORA_FILE} or that file)"
             )
-        source = str(path / LORA_FILE) if path.is_dir() else str(path)
+        file = path / LORA_FILE if path.is_dir() else path
+        # diffusers applies the stored alpha only when given the state dict with its metadata, not the path
+        state, metadata = FluxLoraLoaderMixin.lora_state_dict(
+            str(file.parent), weight_name=file.name, return_lora_metadata=True
+        )
     if ADAPTER in getattr(transformer, "peft_config", {}):
         transformer.delete_adapters(ADAPTER)
-    transformer.load_lora_adapter(source, prefix="transformer", adapter_name=ADAPTER)
+    transformer.load_lora_adapter(state, prefix="transformer", adapter_name=ADAPTER, metadata=metadata)
     for name, param in transformer.named_parameters():
         param.requires_grad_(trainable and ".lora_" in name)
 

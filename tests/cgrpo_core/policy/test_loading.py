@@ -123,8 +123,30 @@ def test_incomplete_folder_names_what_is_missing(tmp_path, tiny_folder):
     assert "vae/diffusion_pytorch_model.safetensors" in message
     assert "tokenizer_2/tokenizer_config.json" in message
     assert "transformer/" not in message  # present files are not reported
-    assert "huggingface-cli download black-forest-labs/FLUX.1-dev" in message
+    assert "hf download black-forest-labs/FLUX.1-dev" in message
     assert "policy.model_folder" in message
+
+
+def _as_slow_clip_tokenizer(folder):
+    """Rewrite ``folder/tokenizer`` as FLUX.1-dev ships it: vocab.json + merges.txt, no tokenizer.json."""
+    tokenizer = folder / "tokenizer"
+    bpe = json.loads((tokenizer / "tokenizer.json").read_text())["model"]
+    (tokenizer / "vocab.json").write_text(json.dumps(bpe["vocab"]))
+    merges = [" ".join(m) if isinstance(m, list) else m for m in bpe["merges"]]
+    (tokenizer / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    (tokenizer / "tokenizer.json").unlink()
+
+
+def test_clip_tokenizer_in_flux_dev_files_loads_and_a_missing_merges_file_is_named(tmp_path, tiny_folder):
+    slow = _copy(tiny_folder, tmp_path / "slow")
+    _as_slow_clip_tokenizer(slow)
+    text = "a red round dog with blue stripes in the snow"
+    config = PolicyConfig(model_folder=str(slow), uno_lora=None, dtype="float32", lora_rank=0)
+    reference = load_policy(config.model_copy(update={"model_folder": str(tiny_folder)}))
+    assert load_policy(config).tokenizer(text).input_ids == reference.tokenizer(text).input_ids
+    (slow / "tokenizer" / "merges.txt").unlink()
+    with pytest.raises(MissingModelError, match=r"tokenizer/tokenizer\.json or tokenizer/vocab\.json \+ "):
+        check_model_folder(slow)
 
 
 def test_missing_shard_of_a_sharded_checkpoint_is_named(tmp_path, tiny_folder):
@@ -143,7 +165,7 @@ def test_missing_shard_of_a_sharded_checkpoint_is_named(tmp_path, tiny_folder):
 def test_absent_folder_and_offline_hub_are_named_errors(tmp_path):
     with pytest.raises(MissingModelError, match="does not exist"):
         load_policy(PolicyConfig(model_folder=str(tmp_path / "nowhere"), uno_lora=None))
-    with pytest.raises(MissingModelError, match="huggingface-cli download some-org/absent-model"):
+    with pytest.raises(MissingModelError, match="hf download some-org/absent-model"):
         load_policy(PolicyConfig(base_model="some-org/absent-model", model_folder=None, uno_lora=None))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -124,6 +125,29 @@ def test_save_and_load_round_trip(policy, tiny_config, settings, tmp_path):
     }
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_lora(fresh.transformer, tmp_path / "nowhere")
+
+
+def test_alpha_other_than_rank_survives_save_and_load(tiny_config, tiny_folder, settings, tmp_path):
+    """The adapter's alpha/rank scaling (here 16/4 = 4) comes back from the file, through our loader and
+    through diffusers' own FluxPipeline.load_lora_weights."""
+    from diffusers import FluxPipeline
+
+    from cgrpo_core.policy.lora import ADAPTER
+
+    config = tiny_config.model_copy(update={"lora_alpha": 16.0})
+    policy = load_policy(config)
+    _randomize_lora(policy)
+    expected = _velocity(policy, settings)
+    save_lora(policy.transformer, tmp_path / "lora")
+
+    fresh = load_policy(tiny_config)  # alpha = rank: a different scaling until the file's is loaded
+    load_lora(fresh.transformer, tmp_path / "lora")
+    assert fresh.transformer.transformer_blocks[0].attn.to_q.scaling[ADAPTER] == 4.0
+    assert torch.equal(_velocity(fresh, settings), expected)
+
+    pipe = FluxPipeline.from_pretrained(tiny_folder)
+    pipe.load_lora_weights(tmp_path / "lora", adapter_name=ADAPTER)
+    assert_close(_velocity(dataclasses.replace(fresh, transformer=pipe.transformer), settings), expected)
 
 
 def test_saved_lora_loads_with_diffusers_own_api(policy, tmp_path):
