@@ -18,6 +18,7 @@ from cgrpo_core.config import config_hash, flatten
 from cgrpo_core.rewards import RewardSet, ScoringConfig, score_folder
 from cgrpo_core.rewards.config import used_sections
 from cgrpo_core.rewards.folder import folder_inputs_hash
+from cgrpo_core.rewards.vlm_judge import judge_identity
 from cgrpo_core.store import ResultStore, atomic_write
 from tasks.tracking import mlflow_run, prefect_run_tags
 
@@ -25,14 +26,25 @@ from tasks.tracking import mlflow_run, prefect_run_tags
 SCORING_CODE_VERSION = "scoring-v1"
 EXPERIMENT = "scoring"
 KIND, TABLE = "scores", "scores.parquet"
+VLM_JUDGES = ("vlm_judge_id", "vlm_judge_prompt")
 
 
 @task(cache_policy=NO_CACHE)
 def scoring_key(config: ScoringConfig, image_dir: str, manifest: str) -> str:
     """The table's hash: the settings of the chosen metrics + manifest and image contents + code version."""
     relevant = config.model_copy(update={"models": used_sections(config.models, config.metrics)})
-    inputs = {"code": SCORING_CODE_VERSION, "inputs": folder_inputs_hash(image_dir, manifest)}
+    inputs = {
+        "code": SCORING_CODE_VERSION,
+        "inputs": folder_inputs_hash(image_dir, manifest),
+        **_judge(config),
+    }
     return config_hash(relevant, inputs)
+
+
+def _judge(config: ScoringConfig) -> dict[str, str]:
+    """The VLM judge's model and endpoint when a judge metric is scored (they may come from the
+    environment, so the config alone does not say which judge answered)."""
+    return judge_identity(config.models.vlm) if any(m in VLM_JUDGES for m in config.metrics) else {}
 
 
 @task(cache_policy=NO_CACHE)
@@ -56,6 +68,7 @@ def log_scores(config: ScoringConfig, key: str, table: str) -> str:
         "profile": config.profile,
         "config_hash": key,
         "metrics": ",".join(config.metrics),
+        **_judge(config),
         **prefect_run_tags(),
     }
     with mlflow_run(EXPERIMENT, run_name=config.name, tags=tags) as run:

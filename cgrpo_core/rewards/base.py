@@ -130,11 +130,19 @@ def batched(
     return torch.cat(outs)
 
 
+TOY_NAMESPACES = ("toy", "toy-zoo")  # ids of models trained in-project: nothing to download
+
+
 def _download_hint(what: str, repo: str, folder: str | Path | None, filename: str | None = None) -> str:
+    if repo.split("/")[0] in TOY_NAMESPACES:
+        return (
+            f"{what} is a toy-zoo model, trained in-project, not downloaded: build the zoo with "
+            "`python -m flows.zoo` (or set the config's folder to where it already is)"
+        )
     target = f" --local-dir {folder}" if folder else ""
     file = f" {filename}" if filename else ""
     return (
-        f"{what}: download it with `huggingface-cli download {repo}{file}{target}` "
+        f"{what}: download it with `hf download {repo}{file}{target}` "
         f"(or set the config's folder to where it already is)"
     )
 

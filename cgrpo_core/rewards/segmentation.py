@@ -215,12 +215,16 @@ def fit_segformer(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     losses = []
-    for _ in range(steps):
-        idx = torch.randperm(len(images), generator=generator)[:batch_size]
-        loss = model(pixel_values=pixels[idx], labels=labels[idx]).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    # Dropout and drop-path draw from the global generator: fork it, seeded, so that the fit depends on
+    # ``seed`` alone and not on whatever ran before in the process.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(steps):
+            idx = torch.randperm(len(images), generator=generator)[:batch_size]
+            loss = model(pixel_values=pixels[idx], labels=labels[idx]).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
     model.eval()
     return losses

@@ -42,6 +42,7 @@ __all__ = [
     "QUESTIONS",
     "VLMJudge",
     "VLMJudgeError",
+    "judge_identity",
     "load_identity_judge",
     "load_prompt_judge",
     "parse_score",
@@ -107,6 +108,26 @@ def _data_url(image: Image.Image, max_side: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def judge_identity(cfg: VLMJudgeConfig) -> dict[str, str]:
+    """Which judge answers: the model and the endpoint, resolved from the config and the environment. Part
+    of a judge score's identity (a cache key), unlike the API key, which is never returned or logged."""
+    base_url = os.environ.get(cfg.base_url_env)
+    model = cfg.model or os.environ.get(cfg.model_env)
+    if not base_url:
+        raise VLMJudgeError(
+            f"set ${cfg.base_url_env} to the VLM judge's API base URL (e.g. http://127.0.0.1:8000/v1)"
+        )
+    if not model:
+        raise VLMJudgeError(f"set vlm.model in the config or ${cfg.model_env} to the judge's model name")
+    return {"vlm_model": model, "vlm_base_url": base_url.rstrip("/")}
+
+
+def _redact(text: str, cfg: VLMJudgeConfig) -> str:
+    """``text`` with the API key's value blanked (a proxy may echo request headers in an error body)."""
+    key = os.environ.get(cfg.api_key_env)
+    return text.replace(key, "<redacted>") if key else text
+
+
 class VLMJudge:
     """One question (``identity`` or ``prompt``) asked of a chat-completions VLM, one image at a time."""
 
@@ -156,12 +177,13 @@ class VLMJudge:
         try:
             response = self.client.post(self.url, json=body)
         except (httpx.TimeoutException, httpx.TransportError) as err:
-            raise _Retryable(f"{type(err).__name__}: {err}") from err
+            raise _Retryable(_redact(f"{type(err).__name__}: {err}", self.cfg)) from err
         if response.status_code in RETRY_STATUS:
-            raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise _Retryable(f"HTTP {response.status_code}: {_redact(response.text, self.cfg)[:200]}")
         if response.status_code >= 400:
             raise VLMJudgeError(
-                f"{self.name}: HTTP {response.status_code} from {self.url}: {response.text[:300]}"
+                f"{self.name}: HTTP {response.status_code} from {self.url}: "
+                f"{_redact(response.text, self.cfg)[:300]}"
             )
         try:
             answer = response.json()["choices"][0]["message"]["content"]

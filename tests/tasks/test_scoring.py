@@ -86,3 +86,22 @@ def test_log_scores_records_means_and_the_table(setup, mlflow_client, monkeypatc
     assert [a.path for a in mlflow_client.list_artifacts(run.info.run_id, "tables")] == [
         "tables/scores.parquet"
     ]
+
+
+def test_judge_scores_are_keyed_by_the_judge_model_and_endpoint(setup, monkeypatch):
+    """The judge's model and endpoint may come from the environment: they are part of the key (a table
+    scored by one judge is never reused for another), the API key is not."""
+    config, image_dir, manifest = setup
+    judged = config.model_copy(update={"metrics": ("vlm_judge_prompt",)})
+    monkeypatch.setenv("CGRPO_VLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("CGRPO_VLM_MODEL", "judge-a")
+    monkeypatch.setenv("CGRPO_VLM_API_KEY", "sk-one")
+    key_a = scoring_key.fn(judged, image_dir, manifest)
+    monkeypatch.setenv("CGRPO_VLM_API_KEY", "sk-two")
+    assert scoring_key.fn(judged, image_dir, manifest) == key_a
+    monkeypatch.setenv("CGRPO_VLM_MODEL", "judge-b")
+    assert scoring_key.fn(judged, image_dir, manifest) != key_a
+    monkeypatch.setenv("CGRPO_VLM_MODEL", "judge-a")
+    monkeypatch.setenv("CGRPO_VLM_BASE_URL", "http://127.0.0.1:10/v1")
+    assert scoring_key.fn(judged, image_dir, manifest) != key_a
+    assert scoring_key.fn(config, image_dir, manifest) == scoring_key.fn(config, image_dir, manifest)

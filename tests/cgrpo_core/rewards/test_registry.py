@@ -41,12 +41,12 @@ def test_reward_set_loads_each_model_once(tiny_models):
 @pytest.mark.parametrize(
     ("name", "download"),
     [
-        ("dino", "huggingface-cli download facebook/dino-vits16"),
-        ("dino_seg", "huggingface-cli download facebook/dinov2-large"),
-        ("clip_i", "huggingface-cli download openai/clip-vit-base-patch32"),
-        ("clip_t", "huggingface-cli download openai/clip-vit-base-patch32"),
-        ("hpsv3", "huggingface-cli download MizzenAI/HPSv3 HPSv3.safetensors"),
-        ("aesthetic", "huggingface-cli download openai/clip-vit-large-patch14"),
+        ("dino", "hf download facebook/dino-vits16"),
+        ("dino_seg", "hf download facebook/dinov2-large"),
+        ("clip_i", "hf download openai/clip-vit-base-patch32"),
+        ("clip_t", "hf download openai/clip-vit-base-patch32"),
+        ("hpsv3", "hf download MizzenAI/HPSv3 HPSv3.safetensors"),
+        ("aesthetic", "hf download openai/clip-vit-large-patch14"),
         ("aesthetic_head", "LAION-AI/aesthetic-predictor"),
     ],
 )
@@ -69,6 +69,16 @@ def test_missing_local_folder_names_the_folder(tmp_path):
     )
     with pytest.raises(MissingCheckpointError, match=r"no dinov2 model checkpoint in .*x \(config.json"):
         load_reward("dino", models)
+
+
+def test_a_missing_toy_model_says_to_build_the_zoo_not_to_download(tmp_path):
+    from cgrpo_core.rewards.config import SegmenterConfig
+    from cgrpo_core.rewards.segmentation import load_segmenter
+
+    cfg = SegmenterConfig(kind="segformer", segformer_dir=str(tmp_path / "absent"))
+    with pytest.raises(MissingCheckpointError, match=r"toy-zoo model.*python -m flows.zoo") as err:
+        load_segmenter(cfg)
+    assert "hf download" not in str(err.value)
 
 
 def test_reward_batch_checks_its_inputs():

@@ -16,13 +16,16 @@ from tests.cgrpo_core.rewards.scenes import MaskSegmenter, random_scene, scene
 
 @pytest.fixture(scope="module")
 def trained_segformer(tmp_path_factory):
-    """A tiny Segformer trained for 150 steps on 64 random scenes (about two seconds)."""
+    """A tiny Segformer trained for 400 steps on 64 random scenes (about five seconds).
+
+    Held-out mean IoU over seeds 0-3 at 1 and 2 threads: 0.82-0.96 (150 steps at lr 1e-2: 0.65-0.87).
+    """
     folder = build_tiny_segformer(tmp_path_factory.mktemp("segformer"))
     model = SegformerForSemanticSegmentation.from_pretrained(folder)
     processor = SegformerImageProcessor.from_pretrained(folder)
     rng = np.random.default_rng(0)
     data = [random_scene(rng) for _ in range(64)]
-    losses = fit_segformer(model, processor, [d[0] for d in data], [d[1] for d in data], steps=150, lr=1e-2)
+    losses = fit_segformer(model, processor, [d[0] for d in data], [d[1] for d in data], steps=400, lr=3e-3)
     model.save_pretrained(folder)
     return folder, losses
 

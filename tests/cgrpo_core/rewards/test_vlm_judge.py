@@ -21,8 +21,8 @@ SECRET = "sk-test-secret-0123"
 
 
 class Server:
-    """Answers each POST with the next scripted behaviour: ("answer", text), ("status", code) or
-    ("sleep", seconds, text); records every request."""
+    """Answers each POST with the next scripted behaviour: ("answer", text), ("status", code), ("echo",
+    code: the request headers as the error body) or ("sleep", seconds, text); records every request."""
 
     def __init__(self):
         self.script, self.requests = [], []
@@ -36,6 +36,11 @@ class Server:
                 if kind == "sleep":
                     time.sleep(args[0])
                     kind, args = "answer", args[1:]
+                if kind == "echo":  # a proxy that echoes the request's headers in its error body
+                    self.send_response(args[0])
+                    self.end_headers()
+                    self.wfile.write(json.dumps(dict(self.headers)).encode())
+                    return
                 if kind == "status":
                     self.send_response(args[0])
                     self.end_headers()
@@ -153,6 +158,23 @@ def test_server_errors_are_retried_then_reported(server, judge_env):
     )
     with pytest.raises(VLMJudgeError, match="HTTP 500") as err:
         judge(_batch())
+    assert SECRET not in str(err.value)
+
+
+def test_always_timing_out_is_an_error_never_a_score(server, judge_env):
+    server.script += [("sleep", 1.0, '{"score": 1}')] * 3
+    with pytest.raises(VLMJudgeError, match=r"no valid score after 3 attempts.*Timeout"):
+        VLMJudge("j", "prompt", judge_env)(_batch())
+
+
+def test_an_echoed_api_key_is_redacted_from_errors(server, judge_env):
+    server.script += [("echo", 400)]
+    with pytest.raises(VLMJudgeError, match="HTTP 400") as err:
+        VLMJudge("j", "prompt", judge_env)(_batch())
+    assert SECRET not in str(err.value) and "<redacted>" in str(err.value)
+    server.script += [("echo", 503)] * 3
+    with pytest.raises(VLMJudgeError, match="HTTP 503") as err:
+        VLMJudge("j", "prompt", judge_env)(_batch())
     assert SECRET not in str(err.value)
 
 
