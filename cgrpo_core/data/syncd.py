@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
 
 __all__ = ["Issue", "SyncdIndex", "mask_path", "metadata_files", "read_syncd", "set_table_schema"]
 
@@ -143,6 +144,15 @@ def _set_id(root: Path, folder: Path, metadata: Path, index: int) -> str:
     return f"{metadata.stem}-{index}"
 
 
+def _check_image(path: Path, where: str) -> None:
+    """A ValueError naming ``path`` unless PIL can verify it as an image."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as err:
+        raise ValueError(f"{where}: {path} is not a readable image ({type(err).__name__}: {err})") from None
+
+
 def _parse_item(item: object, root: Path, metadata: Path, index: int) -> dict:
     """One metadata item -> one table row; raises ValueError naming the problem."""
     where = f"item {index}"
@@ -169,6 +179,11 @@ def _parse_item(item: object, root: Path, metadata: Path, index: int) -> dict:
     for image, mask in zip(images, masks, strict=True):
         if mask is None:
             raise FileNotFoundError(f"{where}: mask masks/{image.stem}.png (or .jpg) of {image} is missing")
+    if dino is not None and aesthetics is not None:
+        # The scorer skips a scored set and never decodes its files: check them here, or a corrupt image
+        # of a pre-scored set (as SynCD ships them) would reach the training list unnoticed.
+        for path in [*images, *masks]:
+            _check_image(path, where)
     category = str(item.get("category") or "unknown")
     description = item.get("category_description") or _shared_start(prompts) or category
     return {

@@ -153,3 +153,15 @@ def test_reads_the_toy_syncd_without_issues(toy_world):
     assert index.issues == [] and len(index.sets) == 60
     assert set(index.sets["category"]) == {"rigid", "deformable"}
     assert index.sets["dino_scores"].isna().all()  # the toy SynCD ships without scores: the scorer fills them
+
+
+@pytest.mark.parametrize("broken", ["1.png", "masks/2.png"])
+def test_a_corrupt_file_of_a_pre_scored_set_is_an_issue(tmp_path, broken):
+    """The scorer never decodes a set that ships with scores, so the reader checks its files."""
+    write_set(tmp_path, "good", dino_scores=DINO, aesthetics_scores={"0": 6.0, "1": 7.0, "2": 5.0})
+    bad = write_set(tmp_path, "bad", dino_scores=DINO, aesthetics_scores={"0": 6.0, "1": 7.0, "2": 5.0})
+    (bad / broken).write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    index = read_syncd(tmp_path)
+    assert list(index.sets["set_id"]) == ["good"]
+    (issue,) = index.issues
+    assert issue.set_id == "bad" and f"bad/{broken} is not a readable image" in issue.reason
