@@ -5,8 +5,9 @@ Run: .venv/bin/python benchmarks/bench_toyworld.py [--workers 2] [--sets 300]
 Measures on this machine:
 1. generate_toy_world(ToyWorldConfig()) (default: 300 toy SynCD sets at 64 px, ToyBench 30 x 5) with 1 and
    with ``--workers`` processes; target: under a minute on 2 cores. Checks both outputs are byte-identical.
-2. read + score (histogram / noise baselines) + filter of that toy SynCD, and the planted-defect recovery
-   of the toy profile's filter (share of bad sets removed, of good sets kept).
+2. read + score (histogram / noise baselines, as the test profile) + filter of that toy SynCD, and the
+   planted-defect recovery of the baselines' filter (share of bad sets removed, of good sets kept); the
+   toy profile's zoo models: benchmarks/bench_zoo_rewards.py.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def main() -> None:
             )
         if len(outs) == 2:
             a, b = outs.values()
-            print(f"byte-identical across worker counts: {same_tree(a / 'syncd', b / 'syncd')}")
+            print(f"byte-identical across worker counts (whole world): {same_tree(a, b)}")
         root = next(iter(outs.values()))
-        cfg = data_config("toy")
+        cfg = data_config("test")  # the model-free baselines (the toy profile's zoo: bench_zoo_rewards.py)
         start = time.perf_counter()
         index = read_syncd(root / "syncd")
         run = score_sets(

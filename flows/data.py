@@ -2,7 +2,8 @@
 
 - ``toy-world``: generate (or reuse) the toy world: toy SynCD + ToyBench;
 - ``prepare-syncd``: read -> score -> filter -> report a SynCD folder (default: the toy world's), giving the
-  training list in the authors' format;
+  training list in the authors' format; in the toy profile the scorers are the toy reward zoo's models,
+  trained on the toy world first (once per content);
 - ``toy-filter-check``: prepare-syncd on the toy SynCD, then the share of planted bad sets removed and of
   good sets kept (the ground truth is read only here, never by the pipeline);
 - ``prepare-dreambench``: the 750 evaluation items of DreamBench (``--dreambench-root``) or ToyBench.
@@ -29,6 +30,7 @@ from tasks.data import (
     make_toy_world,
     read_benchmark,
     read_syncd_sets,
+    resolve_scorer_models,
     score_syncd_sets,
 )
 
@@ -52,10 +54,12 @@ def prepare_syncd(
 ) -> dict:
     """Read, score, filter a SynCD folder (None: the toy world's); returns the output paths and run id."""
     config = config or data_config(profile)
-    world = make_toy_world(config.toy_world) if syncd_root is None else None
+    needs_world = syncd_root is None or config.score.weights == "toy_zoo"
+    world = make_toy_world(config.toy_world) if needs_world else None
     root = syncd_root or str(Path(world) / "syncd")
     sets_dir, sets_key = read_syncd_sets(root)
-    scores_dir, score_counts = score_syncd_sets(config.score, root, sets_dir, sets_key)
+    score = resolve_scorer_models(config.score, world)
+    scores_dir, score_counts = score_syncd_sets(score, root, sets_dir, sets_key)
     filtered, metrics = filter_syncd_sets(config.filter, sets_dir, scores_dir)
     files = [str(Path(filtered) / name) for name in ("report.json", "histograms.png", "train.json")]
     tags = {"stage": "prepare-syncd", "config_hash": Path(filtered).name, "syncd_root": root}

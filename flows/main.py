@@ -1,24 +1,61 @@
-"""The main job of the toy profile (``./run.sh``).
+"""The main job (``./run.sh``): every stage of the toy profile that exists so far, in order.
 
-For now it is the analysis flow (Fig. 3, 6, 7); the whole toy-profile reproduction replaces it as the
-trainers, the evaluation and the ``reproduce-paper`` deployments land.
+1. ``analysis``: the paper's Fig. 3, 6 and 7 (experiment ``analysis``);
+2. ``toy-zoo``: the toy world and every tiny model trained on it, checked (experiment ``toy-zoo``);
+3. ``prepare-syncd``: the toy SynCD scored by the zoo's DINOv2 and aesthetic head, filtered into the
+   training list (experiment ``data``);
+4. ``prepare-dreambench``: ToyBench's 750 evaluation items (experiment ``data``).
+
+Every result is addressed by content, so a rerun takes seconds. The trainers, the evaluation and the
+``reproduce-paper`` deployments extend this job as they land.
+
+    python -m flows.main                  # the toy profile (about 15 minutes on 2 cores the first time)
+    python -m flows.main --profile test   # the tests' sizes (about a minute)
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from flows.analysis import main as analysis_main
+from prefect import flow
+
+from cgrpo_core.config import AnalysisConfig
+from flows.analysis import analysis
+from flows.data import prepare_dreambench, prepare_syncd
+from flows.zoo import PROFILES, toy_zoo
 from tasks.tracking import tracking_uri
 
 
-def main(argv: list[str] | None = None) -> None:
-    run_id = analysis_main(["--profile", "toy", *(argv or [])])
-    uri = tracking_uri()
-    print(
-        f"\nDone. MLflow run {run_id} in experiment 'analysis'. Browse it with:\n"
-        f"  .venv/bin/mlflow ui --backend-store-uri {uri}\n"
+@flow(name="toy-profile", log_prints=True)
+def toy_profile(profile: str = "toy") -> dict[str, str]:
+    """Run the stages above; returns where their results are."""
+    analysis_run = analysis(AnalysisConfig(profile=profile))
+    zoo = toy_zoo(profile=profile)
+    syncd = prepare_syncd(profile=profile)
+    items = prepare_dreambench(profile=profile)
+    return {
+        "analysis_run": analysis_run,
+        **zoo,
+        "train_json": syncd["train_json"],
+        "benchmark_items": items,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, str]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--profile", default="toy", choices=PROFILES)
+    args = parser.parse_args(argv)
+    out = toy_profile(args.profile)
+    print(
+        "\nDone. Results:\n"
+        + "".join(f"  {name}: {value}\n" for name, value in out.items())
+        + "MLflow experiments 'analysis', 'toy-zoo' and 'data'. Browse them with:\n"
+        f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}\n"
+    )
+    return out
 
 
 if __name__ == "__main__":

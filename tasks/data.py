@@ -4,8 +4,11 @@ Results live in the content-addressed store (``outputs/store/<kind>/<hash>/``, c
 
 - ``toy_world/<hash(ToyWorldConfig)>``: the generated world, built in a staging folder, renamed when whole;
 - ``syncd_sets/<hash(metadata files)>``: the read table and the reader's issues;
+- ``reward_zoo/<hash(ZooRewardsConfig, world)>``: the toy reward zoo whose models score the toy SynCD when
+  ``score.weights`` is ``toy_zoo`` (built by tasks/zoo.py, shared with the ``toy-zoo`` flow);
 - ``syncd_scores/<hash(ScoreConfig, sets)>``: one score file per set, written as scored (resumable: a
-  killed run keeps what it scored, the rerun scores the rest), plus the scorer's failures;
+  killed run keeps what it scored, the rerun scores the rest), plus the scorer's failures; the score
+  config is hashed with its models resolved, so the zoo's content key is part of it;
 - ``syncd_filtered/<hash(FilterConfig, scores)>``: decisions, training list, report, histograms.
 """
 
@@ -30,13 +33,16 @@ from cgrpo_core.data.prepare import (
     write_table,
 )
 from cgrpo_core.data.report import report_metrics
-from cgrpo_core.data.scorers import build_scorer
+from cgrpo_core.data.scorers import build_scorer, with_zoo_models
 from cgrpo_core.data.scoring import score_sets
 from cgrpo_core.data.syncd import read_syncd, set_table_schema
 from cgrpo_core.data.toyworld.evaluate import check_metrics, evaluate_filter, load_ground_truth
 from cgrpo_core.data.toyworld.generate import generate_toy_world
 from cgrpo_core.store import ResultStore, atomic_write_csv, atomic_write_json, file_hash, workspace
+from cgrpo_core.zoo.reward_config import zoo_rewards_config
+from cgrpo_core.zoo.rewards_zoo import zoo_reward_models
 from tasks.tracking import mlflow_run, prefect_run_tags
+from tasks.zoo import build_reward_zoo
 
 # Bump when code that produces a result changes: it is part of the result's hash.
 DATA_CODE_VERSION = "data-v1"
@@ -67,6 +73,18 @@ def read_syncd_sets(syncd_root: str) -> tuple[str, str]:
 
 
 @task(cache_policy=NO_CACHE)
+def resolve_scorer_models(config: ScoreConfig, toy_world: str | None) -> ScoreConfig:
+    """The score config with its models in place: as configured, or (weights toy_zoo) the toy reward zoo's,
+    trained on ``toy_world`` at ``config.zoo_preset`` (built once, then reused)."""
+    if config.weights == "configured":
+        return config
+    if toy_world is None:
+        raise ValueError("score.weights = toy_zoo trains the scorers on the toy world: generate it first")
+    zoo = build_reward_zoo.fn(zoo_rewards_config(config.zoo_preset), toy_world)
+    return with_zoo_models(config, zoo_reward_models(zoo))
+
+
+@task(cache_policy=NO_CACHE)
 def score_syncd_sets(config: ScoreConfig, syncd_root: str, sets_dir: str, sets_key: str) -> tuple[str, dict]:
     """Score the sets that lack scores (resumable): (scores folder, counts scored / reused / failed)."""
     scores_dir = ResultStore().root / "syncd_scores" / config_hash(config, {"sets": sets_key})
@@ -74,8 +92,8 @@ def score_syncd_sets(config: ScoreConfig, syncd_root: str, sets_dir: str, sets_k
         read_table(Path(sets_dir) / "sets.parquet"),
         syncd_root,
         scores_dir,
-        build_scorer(config.identity_scorer),
-        build_scorer(config.aesthetic_scorer),
+        build_scorer(config.identity_scorer, config),
+        build_scorer(config.aesthetic_scorer, config),
         batch_size=config.batch_size,
         mask_threshold=config.mask_threshold,
     )

@@ -15,7 +15,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +27,13 @@ from mlflow.tracking import MlflowClient
 
 from cgrpo_core.store import workspace
 
-__all__ = ["RunHandle", "mlflow_run", "sweep_stale_runs", "tracking_uri"]
+__all__ = ["RunHandle", "find_finished_run", "mlflow_run", "sweep_stale_runs", "tracking_uri"]
 
 HOST_TAG, PID_TAG = "cgrpo.host", "cgrpo.pid"
 # MLflow 3's UI opens an untyped experiment on its GenAI "traces" page; ours are training runs.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PARAM_BATCH = 100  # MLflow's limit on params per log_batch call
+METRIC_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 
 
 def tracking_uri() -> str:
@@ -104,9 +105,16 @@ class RunHandle:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
-        items = [Metric(str(k), float(v), now, step) for k, v in metrics.items()]
-        if items:
-            self.client.log_batch(self.run_id, metrics=items)
+        self._log_metric_items([Metric(str(k), float(v), now, step) for k, v in metrics.items()])
+
+    def log_curve(self, name: str, curve: Sequence[tuple[int, float]]) -> None:
+        """A whole step metric at once: ``curve`` is ``[(step, value)]`` (a training curve)."""
+        now = int(time.time() * 1000)
+        self._log_metric_items([Metric(name, float(value), now, int(step)) for step, value in curve])
+
+    def _log_metric_items(self, items: list[Metric]) -> None:
+        for start in range(0, len(items), METRIC_BATCH):
+            self.client.log_batch(self.run_id, metrics=items[start : start + METRIC_BATCH])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if tags:
@@ -139,6 +147,25 @@ def mlflow_run(
         client.set_terminated(handle.run_id, status="FAILED")
         raise
     client.set_terminated(handle.run_id, status="FINISHED")
+
+
+def find_finished_run(experiment: str, tags: Mapping[str, str]) -> str | None:
+    """The newest FINISHED top-level run of ``experiment`` carrying every tag in ``tags``, or None: a result
+    that was logged once is not logged again when it is reused."""
+    client = _client()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    conditions = ["attributes.status = 'FINISHED'"]
+    conditions += [f"tags.`{key}` = '{value}'" for key, value in tags.items()]
+    runs = client.search_runs(
+        [found.experiment_id],
+        " and ".join(conditions),
+        max_results=10,
+        order_by=["attributes.start_time DESC"],
+    )
+    runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return runs[0].info.run_id if runs else None
 
 
 def prefect_run_tags() -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from cgrpo_core.config import NOT_HASHED, Frozen, override
+from cgrpo_core.rewards.config import AestheticConfig, EmbeddingRewardConfig
 
 __all__ = [
     "DATA_PROFILE_OVERRIDES",
@@ -24,6 +25,8 @@ __all__ = [
     "FilterConfig",
     "FilterScope",
     "ScoreConfig",
+    "ScorerWeights",
+    "ZooPreset",
     "ToyWorldConfig",
     "data_config",
 ]
@@ -59,18 +62,44 @@ class DreamBenchConfig(Frozen):
     images_per_prompt: int = Field(4, ge=1, description="Images generated per prompt (appendix A: 4).")
 
 
+ScorerWeights = Literal["configured", "toy_zoo"]
+ZooPreset = Literal["toy", "test"]  # = cgrpo_core.zoo.reward_config.ZOO_REWARDS_PRESETS
+
+
 class ScoreConfig(Frozen):
     """How SynCD sets without scores are scored (SynCD's dataset/cal_scores.py)."""
 
     identity_scorer: str = Field(
-        "dinov2_vitl14_reg",
+        "embedding",
         description="Embedder of subject crops for the pairwise identity similarity, by name in "
-        "data.scorers.SCORERS (SynCD: DINOv2 ViT-L/14 with registers; model-free baseline: histogram).",
+        "data.scorers.SCORERS: embedding (identity_model; SynCD: DINOv2 ViT-L/14 with registers) or the "
+        "model-free baseline histogram.",
     )
     aesthetic_scorer: str = Field(
         "laion_aesthetic",
-        description="Per-image aesthetic scorer, by name in data.scorers.SCORERS (SynCD: the LAION predictor "
-        "sa_0_4_vit_l_14_linear on CLIP ViT-L/14; model-free baseline on the toy world: noise).",
+        description="Per-image aesthetic scorer, by name in data.scorers.SCORERS: laion_aesthetic "
+        "(aesthetic_model; SynCD: the LAION predictor sa_0_4_vit_l_14_linear on CLIP ViT-L/14) or the "
+        "model-free baseline noise.",
+    )
+    identity_model: EmbeddingRewardConfig = Field(
+        EmbeddingRewardConfig(family="dinov2_reg", model_id="facebook/dinov2-with-registers-large"),
+        description="The embedding scorer's model (SynCD's cal_scores: torch.hub dinov2_vitl14_reg = "
+        "facebook/dinov2-with-registers-large, CLS token, resize 256 + centre-crop 224, on the unmasked "
+        "square subject crop: segment 'none'). Replaced by the zoo's DINO-Seg model with weights toy_zoo.",
+    )
+    aesthetic_model: AestheticConfig = Field(
+        AestheticConfig(),
+        description="The laion_aesthetic scorer's CLIP and head (LAION's sa_0_4_vit_l_14_linear on OpenAI "
+        "CLIP ViT-L/14). Replaced by the zoo's toy CLIP and head with weights toy_zoo.",
+    )
+    weights: ScorerWeights = Field(
+        "configured",
+        description="Where identity_model and aesthetic_model come from: configured (their folders or the "
+        "hub cache: paper profile) or toy_zoo (the toy reward zoo, trained on the toy world before scoring "
+        "and reused by content: toy profile).",
+    )
+    zoo_preset: ZooPreset = Field(
+        "toy", description="With weights toy_zoo: the reward-zoo preset that trains the models (toy, test)."
     )
     mask_threshold: float = Field(
         0.1, ge=0, lt=1, description="Mask value (0-1) counted as subject for the crop (SynCD: 0.1)."
@@ -172,13 +201,16 @@ class DataConfig(Frozen):
 # What each profile changes (dotted paths into DataConfig); the lead merges these into the profiles.
 DATA_PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
     "paper": {},
-    # Until the toy zoo's DINOv2 and aesthetic head exist, the toy profile scores with the model-free
-    # baselines; thresholds are on their scales (measured on the default toy world, docs/data.md).
+    # The toy profile scores with the toy reward zoo's DINOv2 (DINO-Seg, masked subject crops) and
+    # LAION-format aesthetic head, trained on the toy world first; thresholds on their scales and SynCD's
+    # image scope, measured on the default toy world (benchmarks/bench_zoo_rewards.py, docs/data.md).
     "toy": {
-        "score.identity_scorer": "histogram",
-        "score.aesthetic_scorer": "noise",
-        "filter.dino_min": 0.64,
+        "score.weights": "toy_zoo",
+        "filter.dino_min": 0.6,
+        "filter.aesthetic_min": 5.0,
+        "filter.scope": "image",
     },
+    # The test profile keeps the model-free baselines (seconds, no zoo to train).
     "test": {
         "score.identity_scorer": "histogram",
         "score.aesthetic_scorer": "noise",

@@ -1,8 +1,15 @@
-"""Scorers by name for the SynCD scorer (data/scoring.py): model-free baselines, and the registry.
+"""Scorers by name for the SynCD scorer (data/scoring.py): the model scorers, model-free baselines, registry.
 
-The paper scores identity with DINOv2 ViT-L/14 and aesthetics with the LAION predictor; those (and the toy
-zoo's tiny versions) come from the rewards area and are added to :data:`SCORERS` there by the flow that
-builds them. The two baselines here need no weights and are real, deterministic measurements:
+:data:`SCORERS` maps a name to a builder ``(ScoreConfig) -> scorer``. The model scorers read their weights
+from the score config through the rewards area's loaders, so the same names serve the paper profile (SynCD's
+DINOv2 ViT-L/14 with registers and the LAION predictor, from their folders or the hub cache) and the toy
+profile (the toy reward zoo's DINO-Seg model and aesthetic head, :func:`with_zoo_models`):
+
+- ``embedding`` (identity): ``rewards.embeddings.subject_embedder(score.identity_model)``, unit embeddings
+  of the subject crops (with the mask applied first when ``identity_model.segment`` is not "none");
+- ``laion_aesthetic``: ``rewards.aesthetic.aesthetic_scorer`` with ``score.aesthetic_model``.
+
+The two baselines need no weights and are real, deterministic measurements:
 
 - ``histogram`` (identity): a subject-crop embedding made of three unit blocks: the colour distribution of
   the subject's pixels (soft 4x4x4 RGB histogram, square-rooted), its silhouette (the crop mask at 8x8,
@@ -24,7 +31,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-__all__ = ["SCORERS", "build_scorer", "histogram_embedder", "noise_aesthetic"]
+from cgrpo_core.data.config import ScoreConfig
+from cgrpo_core.rewards.aesthetic import aesthetic_scorer
+from cgrpo_core.rewards.config import RewardModels
+from cgrpo_core.rewards.embeddings import subject_embedder
+
+__all__ = [
+    "MODEL_SCORERS",
+    "SCORERS",
+    "build_scorer",
+    "histogram_embedder",
+    "noise_aesthetic",
+    "with_zoo_models",
+]
 
 _BINS = 4
 _WEIGHTS = (1.0, 0.5, 0.35)  # colour, silhouette, crop picture
@@ -81,18 +100,47 @@ def noise_aesthetic(images: Sequence[Image.Image]) -> np.ndarray:
     return np.asarray(out)
 
 
-# name -> builder (no arguments) of a scorer callable: identity scorers embed, aesthetic scorers score.
-SCORERS: dict[str, Callable[[], Callable]] = {
-    "histogram": lambda: histogram_embedder,
-    "noise": lambda: noise_aesthetic,
+def _embedding(cfg: ScoreConfig) -> Callable:
+    return subject_embedder(cfg.identity_model)
+
+
+def _laion_aesthetic(cfg: ScoreConfig) -> Callable:
+    return aesthetic_scorer(RewardModels(aesthetic=cfg.aesthetic_model))
+
+
+# name -> builder of a scorer callable from the score config: identity scorers embed, aesthetic ones score.
+SCORERS: dict[str, Callable[[ScoreConfig], Callable]] = {
+    "embedding": _embedding,
+    "laion_aesthetic": _laion_aesthetic,
+    "histogram": lambda cfg: histogram_embedder,
+    "noise": lambda cfg: noise_aesthetic,
 }
+MODEL_SCORERS = ("embedding", "laion_aesthetic")  # the scorers that read model weights
 
 
-def build_scorer(name: str) -> Callable:
-    """The scorer callable registered as ``name``; an unknown name lists the registered ones."""
+def build_scorer(name: str, cfg: ScoreConfig | None = None) -> Callable:
+    """The scorer registered as ``name``, built from ``cfg`` (default: ScoreConfig(), the paper's models);
+    an unknown name lists the registered ones."""
     if name not in SCORERS:
+        raise ValueError(f"unknown scorer {name!r}; registered: {sorted(SCORERS)}")
+    cfg = cfg or ScoreConfig()
+    if name in MODEL_SCORERS and cfg.weights == "toy_zoo":
         raise ValueError(
-            f"unknown scorer {name!r}; registered: {sorted(SCORERS)} (model scorers such as DINOv2 and the "
-            "LAION aesthetic predictor are registered by the rewards area / toy zoo)"
+            f"scorer {name!r} reads the toy reward zoo's models (score.weights = toy_zoo), which this score "
+            "config does not hold yet: resolve it with data.scorers.with_zoo_models(cfg, zoo_models) first "
+            "(the data flows do), or set score.weights = configured"
         )
-    return SCORERS[name]()
+    return SCORERS[name](cfg)
+
+
+def with_zoo_models(cfg: ScoreConfig, models: RewardModels) -> ScoreConfig:
+    """``cfg`` scoring with a toy reward zoo's models (``zoo.zoo_reward_models``): its DINO-Seg model on
+    masked subject crops (the toy DINOv2 is trained on them) and its aesthetic head. The result is
+    ``configured``: it names those models, whose ids carry the zoo's content key."""
+    return cfg.model_copy(
+        update={
+            "identity_model": models.dino_seg,
+            "aesthetic_model": models.aesthetic,
+            "weights": "configured",
+        }
+    )

@@ -83,15 +83,25 @@ def test_bad_samples_fail_the_flow_with_a_clear_error(prefect_harness, small_con
 
 
 def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypatch, capsys):
-    """The README's main command (./run.sh -> flows.main) in a fresh workspace with no MLflow settings."""
+    """The README's main command (./run.sh -> flows.main) in a fresh workspace with no MLflow settings, at
+    the test sizes: every stage logs its runs to <workspace>/mlruns/mlflow.db."""
     from mlflow.tracking import MlflowClient
 
     from flows.main import main
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     monkeypatch.setenv("CGRPO_WORKSPACE", str(tmp_path))
-    main([])
+    out = main(["--profile", "test"])
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("analysis").experiment_id])
-    assert run.info.status == "FINISHED" and run.data.tags["profile"] == "toy"
+    runs = {
+        name: client.search_runs([client.get_experiment_by_name(name).experiment_id])
+        for name in ("analysis", "toy-zoo", "data")
+    }
+    assert [r.info.run_id for r in runs["analysis"]] == [out["analysis_run"]]
+    assert out["run_id"] in {r.info.run_id for r in runs["toy-zoo"]}
+    assert {r.data.tags["stage"] for r in runs["data"]} == {"prepare-syncd", "prepare-dreambench"}
+    assert all(
+        r.info.status == "FINISHED" and r.data.tags["profile"] == "test" for rs in runs.values() for r in rs
+    )
+    assert Path(out["train_json"]).is_file() and Path(out["policy_zoo"], "policy_zoo.json").is_file()
     assert "mlflow ui --backend-store-uri sqlite:///" in capsys.readouterr().out

@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from cgrpo_core.data.config import data_config
+from cgrpo_core.config import override
+from cgrpo_core.data.config import DATA_PROFILE_OVERRIDES, data_config
 from cgrpo_core.data.prepare import read_table
 from flows.data import main, prepare_dreambench, prepare_syncd, toy_filter_check, toy_world
 
 pytestmark = pytest.mark.slow
+ZOO_SCORING = {k: v for k, v in DATA_PROFILE_OVERRIDES["toy"].items() if k.startswith("score.")}
 
 
 def _artifacts(client, run_id):
@@ -53,3 +55,16 @@ def test_prepare_dreambench_and_cli(prefect_harness):
     assert len(items) == 750 and items["subject"].nunique() == 30
     out = main(["prepare-syncd", "--profile", "test"])
     assert Path(out["train_json"]).is_file()
+
+
+def test_prepare_syncd_scores_with_the_toy_zoo(prefect_harness, mlflow_client):
+    """The toy profile's path on the test sizes: the reward zoo (test preset) is trained on the toy world,
+    its DINOv2 and aesthetic head score the toy SynCD, the filter runs on their scores."""
+    config = override(data_config("test"), {**ZOO_SCORING, "score.zoo_preset": "test"})
+    out = prepare_syncd(config, profile="test")
+    zoos = (Path(out["filtered_dir"]).parents[1] / "reward_zoo").iterdir()
+    assert any((zoo / "dinov2" / "config.json").is_file() for zoo in zoos)
+    run = mlflow_client.get_run(out["run_id"])
+    assert run.data.params["score.weights"] == "toy_zoo" and run.data.metrics["scored"] == 40
+    decisions = read_table(Path(out["filtered_dir"]) / "decisions.parquet")
+    assert len(decisions) == 40 and decisions["mean_aesthetic"].between(0, 12).all()

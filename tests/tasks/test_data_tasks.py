@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cgrpo_core.config import override
 from cgrpo_core.data.config import DreamBenchConfig, ToyWorldConfig, data_config
 from cgrpo_core.data.prepare import read_table
 from tasks.data import (
@@ -15,6 +16,7 @@ from tasks.data import (
     make_toy_world,
     read_benchmark,
     read_syncd_sets,
+    resolve_scorer_models,
     score_syncd_sets,
 )
 from tests.conftest import SHARED
@@ -103,3 +105,27 @@ def test_log_data_run(mlflow_client, world):
     )
     assert run.data.metrics["sets_kept"] == 3.0 and run.data.params["filter.top_k"] == "10000"
     assert [a.path for a in mlflow_client.list_artifacts(run_id, "tables")] == ["tables/world.json"]
+
+
+# The toy profile's scorers: the toy reward zoo (test preset), built once in the store and then reused.
+ZOO_WORLD = ToyWorldConfig(syncd_sets=12, resolution=32, supersample=2, bench_images=2, seed=7)
+ZOO_SCORE = override(data_config("toy"), {"score.zoo_preset": "test"}).score
+
+
+def test_zoo_scorers_are_resolved_built_once_and_score(tmp_path):
+    world = make_toy_world.fn(ZOO_WORLD)
+    assert resolve_scorer_models.fn(CFG.score, None) is CFG.score  # configured: as it is
+    with pytest.raises(ValueError, match="trains the scorers on the toy world"):
+        resolve_scorer_models.fn(ZOO_SCORE, None)
+    resolved = resolve_scorer_models.fn(ZOO_SCORE, world)
+    zoo = Path(resolved.identity_model.local_dir).parent
+    assert resolved.weights == "configured" and zoo.parent.name == "reward_zoo"
+    stamp = (zoo / "reward_zoo.json").stat().st_mtime_ns
+    assert resolve_scorer_models.fn(ZOO_SCORE, world) == resolved  # reused, not retrained
+    assert (zoo / "reward_zoo.json").stat().st_mtime_ns == stamp
+    root = str(Path(world) / "syncd")
+    sets_dir, key = read_syncd_sets.fn(root)
+    scores_dir, counts = score_syncd_sets.fn(resolved, root, sets_dir, key)
+    assert counts == {"scored": 12, "reused": 0, "failed": 0}
+    filtered, metrics = filter_syncd_sets.fn(data_config("toy").filter, sets_dir, scores_dir)
+    assert metrics["sets_read"] == 12 and Path(filtered, "train.json").is_file()

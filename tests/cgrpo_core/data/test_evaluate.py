@@ -45,8 +45,9 @@ def test_bookkeeping_by_hand():
 
 @pytest.mark.parametrize("scope", ["set", "image"])
 def test_baseline_scorers_recover_the_planted_defects(toy_world, tmp_path, scope):
-    """The acceptance check of the toy SynCD with the model-free baselines (the zoo's models: lead's run)."""
-    cfg = data_config("toy")
+    """The toy SynCD check with the model-free baselines, which the test profile scores with (the toy
+    profile's zoo models: tests/cgrpo_core/zoo_rewards, benchmarks/bench_zoo_rewards.py)."""
+    cfg = data_config("test")
     root = toy_world / "syncd"
     index = read_syncd(root)
     run = score_sets(

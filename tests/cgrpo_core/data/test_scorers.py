@@ -44,7 +44,7 @@ def test_histogram_embedder_separates_copies_views_and_identities():
 
 
 def test_registry_and_unknown_names():
-    assert set(SCORERS) >= {"histogram", "noise"}
-    assert build_scorer("noise") is noise_aesthetic
-    with pytest.raises(ValueError, match=r"unknown scorer 'dinov2'; registered: \['histogram', 'noise'"):
+    assert set(SCORERS) == {"embedding", "laion_aesthetic", "histogram", "noise"}
+    assert build_scorer("noise") is noise_aesthetic and build_scorer("histogram") is histogram_embedder
+    with pytest.raises(ValueError, match=r"unknown scorer 'dinov2'; registered: \['embedding', 'histogram'"):
         build_scorer("dinov2")
