@@ -105,9 +105,11 @@ def score_syncd_sets(config: ScoreConfig, syncd_root: str, sets_dir: str, sets_k
 def filter_syncd_sets(config: FilterConfig, sets_dir: str, scores_dir: str) -> tuple[str, dict]:
     """Filter, rank, draw pairs and report: (folder with FILTER_OUTPUTS, report)."""
     store, scored = ResultStore(), sorted(p.name for p in Path(scores_dir).glob("*.json"))
-    # score files never change once written: which sets have one (and which failed) is the scores' content
+    # The scores folder is named by the scorer config and the sets; within it, score files never change
+    # once written, so which sets have one (and which failed) is the rest of the scores' content.
     inputs = {
         "sets": Path(sets_dir).name,
+        "scorer": Path(scores_dir).name,
         "scores": hashlib.sha256("\n".join(scored).encode()).hexdigest()[:16],
     }
     key = config_hash(config, {**inputs, "failures": file_hash(Path(scores_dir) / "_failures.json")})

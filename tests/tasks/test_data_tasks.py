@@ -54,6 +54,22 @@ def test_read_score_filter_and_check(world):
     assert Path(check_file).is_file() and 0 <= shares["toy_good_kept_share"] <= 1
 
 
+def test_scores_of_another_scorer_are_filtered_anew(world):
+    """Two scorers score the same sets (same score file names): the filter must not reuse the other's
+    decisions (a toy zoo retrained with another config scores differently)."""
+    root = str(Path(world) / "syncd")
+    sets_dir, key = read_syncd_sets.fn(root)
+    first, _ = score_syncd_sets.fn(CFG.score, root, sets_dir, key)
+    other = CFG.score.model_copy(update={"mask_threshold": 0.2})  # another scorer: another scores folder
+    second, _ = score_syncd_sets.fn(other, root, sets_dir, key)
+    assert first != second
+    assert sorted(p.name for p in Path(first).iterdir()) == sorted(p.name for p in Path(second).iterdir())
+    assert (
+        filter_syncd_sets.fn(CFG.filter, sets_dir, first)[0]
+        != filter_syncd_sets.fn(CFG.filter, sets_dir, second)[0]
+    )
+
+
 def test_bad_input_is_reported_and_the_rest_finishes(world, tmp_path):
     root = tmp_path / "syncd"
     shutil.copytree(Path(world) / "syncd", root)
