@@ -6,8 +6,9 @@ augments them (random zoom, shift and horizontal flip) and pulls the two embeddi
 against every other view of the batch. The real DINO models are self-distilled on web images (one image,
 many crops); the toy world gives the DINOv2 of DINO-Seg what that model learns from scale for free: several
 views of one subject in different scenes, poses and lights. The toy DINO v1 (the DreamBench DINO metric)
-keeps the real model's own objective instead (``positives="self"``: two augmentations of one image), so it
-embeds the whole scene, background included, as the paper's motivation for DINO-Seg says DINO does.
+also keeps the real model's own objective for half of its pairs (``self_share``: two augmentations of one
+image), so it embeds the scene with the subject, background included, as the paper's motivation for
+DINO-Seg says DINO does, while still telling subjects apart.
 
 What each model sees is exactly what its reward feeds it (cgrpo_core/rewards/preprocessing.py):
 
@@ -183,19 +184,19 @@ def _draw(
     count: int,
     gen: torch.Generator,
     swap_share: float = 0.0,
-    positives: str = "views",
+    self_share: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairs [count, 2, 2] (view index, input kind) from ``count`` different groups and which of them are
     twins [count] (bool, pulled to cosine 1). A pair is two different views of the group as random kinds
-    below ``kinds`` (``positives`` "self": one view twice, a twin, augmented apart by the caller), or
-    (with probability ``swap_share``) one view as two different kinds among all ``kinds + 2`` (its dataset
-    and segmenter masks, its two background twins): the same subject in the same pose."""
+    below ``kinds``; or (with probability ``self_share``) one view twice, a twin that the caller augments
+    apart; or (with probability ``swap_share``) one view as two different kinds among all ``kinds + 2``
+    (its dataset and segmenter masks, its two background twins): the same subject in the same pose."""
     chosen = torch.randperm(len(groups), generator=gen)[:count]
     rows, twins = [], []
     for g in chosen.tolist():
         views = groups[g]
         a, b = torch.randperm(len(views), generator=gen)[:2].tolist()
-        if positives == "self":
+        if self_share and bool(torch.rand(1, generator=gen) < self_share):
             k = torch.randint(kinds, (2,), generator=gen).tolist()
             rows.append([[int(views[a]), k[0]], [int(views[a]), k[1]]])
             twins.append(True)
@@ -242,7 +243,7 @@ def train_contrastive(
     model.train()
     curve: Curve = []
     for step in tqdm(range(cfg.steps), desc=desc, disable=not progress):
-        pick, twin = _draw(groups, kinds, count, gen, cfg.swap_share, cfg.positives)  # (P, 2, 2), (P,)
+        pick, twin = _draw(groups, kinds, count, gen, cfg.swap_share, cfg.self_share)  # (P, 2, 2), (P,)
         views = stacked[pick[..., 1].reshape(-1), pick[..., 0].reshape(-1)]  # (2P, 3, S, S): pairs adjacent
         views = augment(views, gen, cfg.min_scale, cfg.max_shift)
         z = features(model, views).reshape(count, 2, -1)  # (P, 2, D)

@@ -94,11 +94,13 @@ class DinoTrainConfig(Frozen):
         "the toy world's painters and cut by the toy segmenter (dino.background_twins), pulled to cosine 1: "
         "DINO-Seg learns to ignore the background and the segmenter's errors (0: none).",
     )
-    positives: Literal["views", "self"] = Field(
-        "views",
-        description="What a positive pair is: views (two views of one SynCD set: the subject across scenes, "
-        "what DINO-Seg must match) or self (two augmentations of one image, as DINO v1 is self-distilled "
-        "on single web images: it embeds the whole scene, background included).",
+    self_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of positive pairs that are two augmentations of one image (DINO v1's own "
+        "self-distillation objective: the whole scene, background included, embeds alike) instead of two "
+        "views of one set (the subject across scenes, what DINO-Seg must match).",
     )
     min_scale: float = Field(0.8, gt=0, le=1, description="Smallest random zoom of an augmented view.")
     max_shift: float = Field(0.1, ge=0, description="Largest random shift, share of the image side.")
@@ -279,7 +281,7 @@ class ZooRewardsConfig(Frozen):
     """Every reward model of the toy zoo and the checks run on them."""
 
     dinov2: DinoTrainConfig = DinoTrainConfig(inputs=("masked", "segmented"), swap_share=0.75, steps=400)
-    dino_v1: DinoTrainConfig = DinoTrainConfig(inputs=("full",), positives="self", seed=1)
+    dino_v1: DinoTrainConfig = DinoTrainConfig(inputs=("full",), self_share=0.5, seed=1)
     clip: ClipTrainConfig = ClipTrainConfig()
     aesthetic: AestheticTrainConfig = AestheticTrainConfig()
     segmenter: SegmenterTrainConfig = SegmenterTrainConfig()

@@ -53,7 +53,7 @@ def test_positive_pairs_are_two_views_or_one_view_twice():
     group_of = {int(i): g for g, idx in enumerate(groups) for i in idx}
     assert sorted(group_of[int(a)] for a in views[:, 0, 0]) == [0, 1, 2]  # one pair per set
     assert all(group_of[int(a)] == group_of[int(b)] for a, b in views[:, :, 0].tolist())
-    views, twins = _draw(groups, kinds=1, count=3, gen=gen, positives="self")
+    views, twins = _draw(groups, kinds=1, count=3, gen=gen, self_share=1.0)
     assert twins.all() and (views[:, 0, 0] == views[:, 1, 0]).all()  # one image, augmented twice
 
 
