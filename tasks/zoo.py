@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -53,24 +54,27 @@ CHECK_OWNERS = {
 }
 
 
+def _built(kind: str, key: str, build: Callable[[Path], object]) -> str:
+    """The store's ``kind/key`` folder, built by ``build(staging folder)`` unless it is already there."""
+    store = ResultStore()
+    if not store.exists(kind, key):
+        with store.building(kind, key) as staging:
+            build(staging)
+    return str(store.path(kind, key))
+
+
 @task(cache_policy=NO_CACHE)
 def build_reward_zoo(config: ZooRewardsConfig, toy_world: str) -> str:
     """The toy reward zoo trained on ``toy_world`` (built once per content, then reused): its folder."""
-    store, key = ResultStore(), reward_zoo_key(toy_world, config)
-    if not store.exists("reward_zoo", key):
-        with store.building("reward_zoo", key) as staging:
-            train_reward_zoo(toy_world, staging, config)
-    return str(store.path("reward_zoo", key))
+    key = reward_zoo_key(toy_world, config)
+    return _built("reward_zoo", key, lambda staging: train_reward_zoo(toy_world, staging, config))
 
 
 @task(cache_policy=NO_CACHE)
 def build_policy_zoo(config: ZooPolicyConfig, toy_world: str) -> str:
     """The toy VAE + base policy trained on ``toy_world`` (built once per content, then reused)."""
-    store, key = ResultStore(), policy_zoo_key(toy_world, config)
-    if not store.exists("policy_zoo", key):
-        with store.building("policy_zoo", key) as staging:
-            train_policy_zoo(toy_world, staging, config)
-    return str(store.path("policy_zoo", key))
+    key = policy_zoo_key(toy_world, config)
+    return _built("policy_zoo", key, lambda staging: train_policy_zoo(toy_world, staging, config))
 
 
 def _checks_key(config: BaseCheckConfig, policy_zoo: str, reward_zoo: str) -> str:
@@ -82,16 +86,14 @@ def _checks_key(config: BaseCheckConfig, policy_zoo: str, reward_zoo: str) -> st
 @task(cache_policy=NO_CACHE)
 def check_zoo_policy(config: BaseCheckConfig, policy_zoo: str, reward_zoo: str, toy_world: str) -> str:
     """The base policy's check under the zoo's rewards (checks.json, grid.png), once per content."""
-    store, key = ResultStore(), _checks_key(config, policy_zoo, reward_zoo)
-    if not store.exists("zoo_checks", key):
-        with store.building("zoo_checks", key) as staging:
-            start = time.perf_counter()
-            report, grid = check_base_policy(policy_zoo, reward_zoo, toy_world, config, progress=True)
-            atomic_write_json(
-                staging / "checks.json", {**report, "seconds_check": time.perf_counter() - start}
-            )
-            grid.save(staging / "grid.png")
-    return str(store.path("zoo_checks", key))
+
+    def build(staging: Path) -> None:
+        start = time.perf_counter()
+        report, grid = check_base_policy(policy_zoo, reward_zoo, toy_world, config, progress=True)
+        atomic_write_json(staging / "checks.json", {**report, "seconds_check": time.perf_counter() - start})
+        grid.save(staging / "grid.png")
+
+    return _built("zoo_checks", _checks_key(config, policy_zoo, reward_zoo), build)
 
 
 def zoo_hash(config: ZooConfig, toy_world: str) -> str:

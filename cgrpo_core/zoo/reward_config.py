@@ -40,6 +40,14 @@ __all__ = [
 ]
 
 
+def _check_vit_sizes(cfg: DinoTrainConfig | ClipTrainConfig) -> None:
+    """Patches must tile the image and heads must split the width (both ViT towers)."""
+    if cfg.image_size % cfg.patch_size:
+        raise ValueError(f"image_size {cfg.image_size} must be a multiple of patch_size {cfg.patch_size}")
+    if cfg.hidden % cfg.heads:
+        raise ValueError(f"hidden {cfg.hidden} must be a multiple of heads {cfg.heads}")
+
+
 class DegradationConfig(Frozen):
     """How a "degraded render" is made wherever a model learns quality (CLIP captions, the aesthetic head,
     HPSv3 negatives): the toy world's own ``render.degrade`` (blur, blocking or washed-out contrast, plus
@@ -108,12 +116,7 @@ class DinoTrainConfig(Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> DinoTrainConfig:
-        if self.image_size % self.patch_size:
-            raise ValueError(
-                f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}"
-            )
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden {self.hidden} must be a multiple of heads {self.heads}")
+        _check_vit_sizes(self)
         return self
 
 
@@ -157,12 +160,7 @@ class ClipTrainConfig(Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> ClipTrainConfig:
-        if self.image_size % self.patch_size:
-            raise ValueError(
-                f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}"
-            )
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden {self.hidden} must be a multiple of heads {self.heads}")
+        _check_vit_sizes(self)
         return self
 
 
