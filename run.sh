@@ -41,6 +41,8 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export MPLBACKEND=Agg
 # No telemetry from the temporary Prefect server (the machines here have no internet).
 export PREFECT_SERVER_ANALYTICS_ENABLED="${PREFECT_SERVER_ANALYTICS_ENABLED:-false}"
+# A fresh machine's first temporary server migrates a new database: give it more than the 20 s default.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-180}"
 cmd="${1:-main}"
 [ $# -gt 0 ] && shift
 case "$cmd" in

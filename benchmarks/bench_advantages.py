@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/bench_advantages.py
 
 Measures, on this machine's CPU with 2 threads:
 1. the advantage pipeline for one prompt's group (B=1, G=12) over T=25 sampling steps:
-   two group_normalize calls, prompt_weights("paper"), combine_advantages("sars", clip=5);
+   two group_normalize calls, tdw_weights (paper TDW), combine_advantages (SARS, clip 5);
 2. a lower bound of one toy GRPO step: a single forward + backward of the toy-size FLUX transformer on
    the group (12 x 64 image tokens + 64 reference tokens). A real step does T rollout forwards plus a
    forward + backward per trained step, so it costs several times this bound.
@@ -20,7 +20,8 @@ import torch
 from diffusers import FluxTransformer2DModel
 
 from cgrpo_core.advantages import combine_advantages, group_normalize
-from cgrpo_core.schedules import identity_weights, prompt_weights
+from cgrpo_core.schedules import tdw_weights
+from cgrpo_core.training.config import AdvantageConfig, TDWConfig
 
 
 def time_it(fn, repeats: int, warmup: int = 3) -> float:
@@ -34,10 +35,13 @@ def time_it(fn, repeats: int, warmup: int = 3) -> float:
     return statistics.median(samples)
 
 
+ADV, TDW = AdvantageConfig(), TDWConfig()  # the paper's: SARS alpha 0.5, clip 5, TDW 0.7 / 0.3
+
+
 def advantage_pipeline(r_id: torch.Tensor, r_prompt: torch.Tensor) -> torch.Tensor:
-    w_prompt = prompt_weights("paper", 25)
-    a_id, a_prompt = group_normalize(r_id), group_normalize(r_prompt)
-    return combine_advantages(a_id, a_prompt, identity_weights(w_prompt), w_prompt, "sars", 0.5, clip=5.0)
+    w_id, w_prompt = tdw_weights(TDW, 25, dtype=torch.float32)
+    a_id, a_prompt = group_normalize(r_id, ADV.std_eps), group_normalize(r_prompt, ADV.std_eps)
+    return combine_advantages(a_id, a_prompt, w_id, w_prompt, ADV.method, ADV.alpha, ADV.clip)
 
 
 def toy_forward_backward_bound() -> float:

@@ -37,10 +37,9 @@ from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 from torch import Tensor
 
-from cgrpo_core.config import SamplerConfig
 from cgrpo_core.policy import (
     PolicyConfig,
-    build_tiny_checkpoint,
+    SamplerConfig,
     encode_condition,
     load_policy,
     log_prob,
@@ -48,6 +47,7 @@ from cgrpo_core.policy import (
     sample_train_steps,
 )
 from cgrpo_core.policy.lora import add_lora
+from cgrpo_core.toy.tiny.policy import build_tiny_checkpoint
 
 GiB = 2**30
 
@@ -67,12 +67,12 @@ def toy_step(
     start = time.perf_counter()
     out = rollout(policy, cond, group, settings, gen)
     rolled = time.perf_counter()
-    steps = sample_train_steps(settings.num_steps, fraction, gen)
+    steps = sample_train_steps(settings.num_steps, fraction, False, gen)
     samples = torch.arange(group)
     optimizer.zero_grad(set_to_none=True)
     for step in steps.tolist():  # one transformer batch of G per trained step, backward per step
         t = torch.full((group,), step)
-        lp = log_prob(policy, out.cond, *out.transitions(samples, t), t, settings)  # (G,)
+        lp = log_prob(policy, out, samples, t)  # (G,)
         ratio = torch.exp(lp - out.log_probs[:, step])  # (G,) the GRPO ratio
         advantages = torch.randn(group, generator=gen)  # stands in for the reward model's advantages
         (-(ratio * advantages).mean() / len(steps)).backward()

@@ -6,7 +6,7 @@ Every reward is loaded once through its real loader (as a trainer's RewardSet do
 group, then timed on ``--repeats`` groups of ``--group`` fresh images (median per group); each group
 shares one reference and one prompt, as in GRPO. DINO-Seg is timed with both segmenters (toy
 Segformer; OWLv2 + SAM). Checkpoints are random-init tiny models of the real classes (see
-cgrpo_core/rewards/tiny.py): the numbers measure the pipeline's per-call cost at toy sizes, not the
+cgrpo_core/toy/tiny/rewards.py): the numbers measure the pipeline's per-call cost at toy sizes, not the
 paper-scale models.
 """
 
@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from cgrpo_core.rewards import RewardBatch, RewardSet
-from cgrpo_core.rewards.tiny import build_tiny_reward_models
+from cgrpo_core.toy.tiny.rewards import build_tiny_reward_models
 
 # (label, segmenter of the checkpoint set, reward name)
 CASES = [

@@ -18,13 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from cgrpo_core.data.config import ToyWorldConfig, data_config
+from cgrpo_core.config import experiment_config
 from cgrpo_core.data.filtering import filter_sets
 from cgrpo_core.data.scorers import build_scorer
 from cgrpo_core.data.scoring import merge_scores, score_sets
 from cgrpo_core.data.syncd import read_syncd
-from cgrpo_core.data.toyworld.evaluate import evaluate_filter, load_ground_truth
-from cgrpo_core.data.toyworld.generate import generate_toy_world
+from cgrpo_core.toy.world.config import ToyWorldConfig
+from cgrpo_core.toy.world.evaluate import evaluate_filter, load_ground_truth
+from cgrpo_core.toy.world.generate import generate_toy_world
 
 
 def same_tree(a: Path, b: Path) -> bool:
@@ -59,7 +60,9 @@ def main() -> None:
             a, b = outs.values()
             print(f"byte-identical across worker counts (whole world): {same_tree(a, b)}")
         root = next(iter(outs.values()))
-        cfg = data_config("test")  # the model-free baselines (the toy profile's zoo: bench_zoo_rewards.py)
+        cfg = experiment_config(
+            "test"
+        ).data  # the model-free baselines (the toy profile's zoo: bench_zoo_rewards.py)
         start = time.perf_counter()
         index = read_syncd(root / "syncd")
         run = score_sets(

@@ -57,18 +57,22 @@ def main() -> None:
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="bench-zoo-"))
     workspace.mkdir(parents=True, exist_ok=True)
     _setup(workspace)
+    from cgrpo_core.config import experiment_config
     from flows.data import toy_filter_check
     from flows.zoo import toy_zoo
 
+    config = experiment_config(args.profile)
+
     print(f"workspace: {workspace}; load average before: {os.getloadavg()}")
     start = time.perf_counter()
-    built = toy_zoo(profile=args.profile)
+    built = toy_zoo(config)
     first = time.perf_counter() - start
     start = time.perf_counter()
-    toy_zoo(profile=args.profile)
+    toy_zoo(config)
     second = time.perf_counter() - start
     start = time.perf_counter()
-    shares = toy_filter_check(profile=args.profile)
+    check = json.loads(Path(toy_filter_check(config)).read_text())
+    shares = {k: v for k, v in check.items() if isinstance(v, int | float)}
     filter_s = time.perf_counter() - start
 
     policy = json.loads((Path(built["policy_zoo"]) / "policy_zoo.json").read_text())

@@ -5,8 +5,8 @@ Run: .venv/bin/python benchmarks/bench_zoo_rewards.py [--threads 2] [--keep DIR]
 Measures on this machine:
 1. the default toy world (ToyWorldConfig(): 300 sets at 64 px), generated into a temporary folder (not
    part of the reward budget: the zoo receives it);
-2. train_reward_zoo(world, out, zoo_rewards_config("toy")): wall time per model (target: all reward
-   models together within 5 minutes on 2 cores), peak RSS, and every check metric (reward_checks.py;
+2. train_reward_zoo(world, out, ZooRewardsConfig()): wall time per model (target: all reward
+   models together within 5 minutes on 2 cores), peak RSS, and every check metric (toy/zoo/rewards/checks.py;
    acceptance: dino_seg_auc >= 0.9, clip_t_top1 >= 0.8, aesthetic_auc >= 0.9, DINO-Seg's background
    shift far below plain DINO's);
 3. the toy filter check of the data issue: the toy SynCD scored with the zoo's DINOv2 and aesthetic head
@@ -24,15 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from cgrpo_core.data.config import ToyWorldConfig, data_config
+from cgrpo_core.config import experiment_config
 from cgrpo_core.data.filtering import filter_sets
 from cgrpo_core.data.scorers import build_scorer, with_zoo_models
 from cgrpo_core.data.scoring import merge_scores, score_sets
 from cgrpo_core.data.syncd import read_syncd
-from cgrpo_core.data.toyworld.evaluate import evaluate_filter, load_ground_truth
-from cgrpo_core.data.toyworld.generate import generate_toy_world
-from cgrpo_core.zoo.reward_config import zoo_rewards_config
-from cgrpo_core.zoo.rewards_zoo import MANIFEST, train_reward_zoo
+from cgrpo_core.toy.world.config import ToyWorldConfig
+from cgrpo_core.toy.world.evaluate import evaluate_filter, load_ground_truth
+from cgrpo_core.toy.world.generate import generate_toy_world
+from cgrpo_core.toy.zoo.rewards.build import MANIFEST, train_reward_zoo
+from cgrpo_core.toy.zoo.rewards.config import ZooRewardsConfig
 
 
 def peak_rss_mib() -> tuple[float, float]:
@@ -42,7 +43,7 @@ def peak_rss_mib() -> tuple[float, float]:
 
 
 def filter_check(world: Path, models, scores_dir: Path) -> None:
-    cfg = data_config("toy")
+    cfg = experiment_config("toy").data
     score = with_zoo_models(cfg.score, models)
     index = read_syncd(world / "syncd")
     start = time.perf_counter()
@@ -95,7 +96,7 @@ def main() -> None:
         generate_toy_world(ToyWorldConfig(workers=2), world, progress=False)
         print(f"default toy world: {time.perf_counter() - start:.1f} s (not part of the reward budget)")
         out = args.keep or Path(tmp) / "zoo"
-        cfg = zoo_rewards_config("toy").model_copy(update={"threads": args.threads})
+        cfg = ZooRewardsConfig().model_copy(update={"threads": args.threads})  # the toy profile's
         start = time.perf_counter()
         models, curves, checks = train_reward_zoo(world, out, cfg)
         total = time.perf_counter() - start

@@ -1,1 +1,7 @@
-"""Customized-GRPO reproduction library: pure Python/torch, no orchestration (no prefect, no mlflow)."""
+"""cgrpo_core: the pure library of the Customized-GRPO reproduction (no prefect, no mlflow).
+
+Where things are (README.md, "Layout"): ``config.py`` (the one experiment config), ``schema.py``,
+``store.py``; the algorithm (``advantages.py``, ``schedules.py``, ``flow_matching.py``, ``losses.py``,
+``analysis.py``); the shared code path of both profiles (``policy/``, ``rewards/``, ``data/``,
+``training/``, ``evaluation/``); and the toy profile's own home (``toy/``).
+"""

@@ -44,7 +44,7 @@ __all__ = [
 HARMONIC_EPS = 1e-6  # released code
 
 
-def group_normalize(rewards: Tensor, eps: float = 1e-8, unbiased: bool = True) -> Tensor:
+def group_normalize(rewards: Tensor, eps: float, unbiased: bool = True) -> Tensor:
     """Per-group standardised rewards ``(r - mean) / (std + eps)`` (Eq. 8).
 
     Args:
@@ -157,9 +157,9 @@ def combine_advantages(
     a_prompt: Tensor,
     w_id: float | Tensor,
     w_prompt: float | Tensor,
-    method: str = "sars",
-    alpha: float = 0.5,
-    clip: float | None = None,
+    method: str,
+    alpha: float,
+    clip: float | None,
 ) -> Tensor:
     """Combine identity and prompt advantages into the advantage the policy is trained on.
 
@@ -167,8 +167,9 @@ def combine_advantages(
         a_id, a_prompt: ``[B, G]`` group-normalised advantages (:func:`group_normalize`).
         w_id, w_prompt: scalars, or ``[T]`` per-sampling-step weights (TDW, Eq. 12), index 0 the noisiest.
         method: a key of :data:`AGGREGATORS`.
-        alpha: synergy strength for ``sars`` and ``harmonic`` (paper: 0.5; released config: 0.4); >= 0.
-        clip: if given, clamp the result to ``[-clip, clip]`` (released code: 5).
+        alpha: synergy strength for ``sars`` and ``harmonic`` (paper: 0.5; released config: 0.4); >= 0; the
+            other methods ignore it.
+        clip: clamp the result to ``[-clip, clip]`` (released code: 5); None: no clamp.
 
     Returns:
         ``[B, G]`` for scalar weights, ``[B, G, T]`` for per-step weights.

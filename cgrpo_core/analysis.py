@@ -1,6 +1,10 @@
 """Data behind the paper's analysis figures: Fig. 3 (SARS cross-section), Fig. 6 (TDW curves), Fig. 7
-(advantage alignment). Pure functions from an :class:`~cgrpo_core.config.AnalysisConfig` (and reward
-samples) to tables; cgrpo_core/plots.py draws them.
+(advantage alignment). Pure functions from an :class:`AnalysisConfig` (and reward samples) to tables;
+cgrpo_core/plots.py draws them.
+
+:func:`analysis_config` takes the advantage and TDW sections and the step count from an experiment
+config (a preset: ``paper_default``, ``released_code``, a table row), so the figures show what that
+preset trains.
 
 Reward samples are a table with one row per generated image: ``group`` (images that share a prompt and
 a reference), ``reward_id`` and ``reward_prompt``. Every group needs the same size G >= 2.
@@ -13,20 +17,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 
 from cgrpo_core.advantages import AGGREGATORS, combine_advantages, conflict_stats, group_normalize
-from cgrpo_core.config import AnalysisConfig, TDWConfig
-from cgrpo_core.schedules import SCHEDULES, TDWShape, identity_weights, prompt_weights
+from cgrpo_core.config import ExperimentConfig
+from cgrpo_core.schedules import SCHEDULES, tdw_weights
+from cgrpo_core.schema import NOT_HASHED, Frozen, Profile
+from cgrpo_core.training.config import AdvantageConfig, TDWConfig
 
 __all__ = [
     "CATEGORIES",
+    "AnalysisConfig",
     "advantage_alignment",
+    "analysis_config",
     "check_reward_samples",
     "load_reward_samples",
     "sars_cross_section",
     "synthetic_reward_samples",
     "tdw_curves",
-    "tdw_weights",
 ]
 
 SAMPLE_COLUMNS = ("group", "reward_id", "reward_prompt")
@@ -40,17 +48,44 @@ CATEGORIES = {
 }
 
 
-def tdw_weights(
-    tdw: TDWConfig, num_steps: int, schedule: str | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(w_id, w_prompt)``, each ``[num_steps]``, for a TDW config (optionally another schedule name)."""
-    shape = TDWShape(tdw.prompt_phase_end, tdw.identity_phase_start, tdw.center, tdw.slope)
-    name = schedule or tdw.schedule
-    extra = {"identity_weight": tdw.released_identity_weight} if name == "released" else {}
-    w_prompt = prompt_weights(
-        name, num_steps, tdw.w_max, tdw.w_min, shape=shape, dtype=torch.float64, **extra
+class AnalysisConfig(Frozen):
+    """The analysis figures (paper Fig. 3, 6, 7): pure functions of these values and of the reward samples."""
+
+    name: str = Field("analysis", description="Run name.", json_schema_extra=NOT_HASHED)
+    profile: Profile = Field("toy", description="A label for the MLflow run.", json_schema_extra=NOT_HASHED)
+    preset: str = Field(
+        "paper_default",
+        description="The experiment preset the sections below were taken from (a label).",
+        json_schema_extra=NOT_HASHED,
     )
-    return identity_weights(w_prompt), w_prompt
+    seed: int = Field(0, description="Seed of the synthetic reward samples (used when none are given).")
+    num_steps: int = Field(25, ge=1, description="Sampling steps T for the TDW curves (Fig. 6).")
+    advantage: AdvantageConfig = AdvantageConfig()
+    tdw: TDWConfig = TDWConfig()
+    cross_section_a_prompt: float = Field(1.0, description="A_prompt held fixed in Fig. 3.")
+    cross_section_w_id: float = Field(0.5, ge=0, le=1, description="w_id of Fig. 3 (w_prompt = 1 - w_id).")
+    synthetic_groups: int = Field(
+        300, ge=1, description="Groups of synthetic rewards (appendix B.2 used 300)."
+    )
+    synthetic_group_size: int = Field(
+        12, ge=2, description="Group size of synthetic rewards (appendix B.2: 12)."
+    )
+    synthetic_correlation: float = Field(
+        0.0, ge=-1, le=1, description="Correlation of the synthetic rewards (0: ~50% conflict, as in B.2)."
+    )
+
+
+def analysis_config(experiment: ExperimentConfig, preset: str = "paper_default") -> AnalysisConfig:
+    """The figures of what ``experiment`` trains: its advantage and TDW sections and its step count."""
+    return AnalysisConfig(
+        profile=experiment.profile,
+        preset=preset,
+        seed=experiment.seed,
+        num_steps=experiment.sampler.num_steps,
+        advantage=experiment.grpo.advantage,
+        tdw=experiment.grpo.tdw,
+        synthetic_group_size=experiment.grpo.group_size,
+    )
 
 
 def sars_cross_section(cfg: AnalysisConfig, num_points: int = 401) -> pd.DataFrame:
@@ -60,7 +95,9 @@ def sars_cross_section(cfg: AnalysisConfig, num_points: int = 401) -> pd.DataFra
     w_id = cfg.cross_section_w_id
     table = {"a_id": a_id.flatten().numpy(), "a_prompt": a_prompt.flatten().numpy()}
     for method in AGGREGATORS:
-        out = combine_advantages(a_id, a_prompt, w_id, 1.0 - w_id, method=method, alpha=cfg.advantage.alpha)
+        out = combine_advantages(
+            a_id, a_prompt, w_id, 1.0 - w_id, method=method, alpha=cfg.advantage.alpha, clip=None
+        )
         table[method] = out.flatten().numpy()
     return pd.DataFrame(table)
 
@@ -68,11 +105,16 @@ def sars_cross_section(cfg: AnalysisConfig, num_points: int = 401) -> pd.DataFra
 def tdw_curves(cfg: AnalysisConfig) -> pd.DataFrame:
     """Fig. 6 (b): w_prompt and w_id per sampling step for every schedule preset, at the config's bounds.
 
-    ``static`` is drawn at the midpoint of the bounds (its constant when w_max = w_min).
+    ``static`` is drawn at the midpoint of the bounds (its constant when w_max = w_min); ``released`` with
+    its identity-phase weight clamped into the bounds (a naive preset's bounds may exclude 0.5).
     """
     rows = []
+    low, high = cfg.tdw.w_min, cfg.tdw.w_max
+    tdw = cfg.tdw.model_copy(
+        update={"released_identity_weight": min(max(cfg.tdw.released_identity_weight, low), high)}
+    )
     for name in SCHEDULES:
-        w_id, w_prompt = tdw_weights(cfg.tdw, cfg.num_steps, name)
+        w_id, w_prompt = tdw_weights(tdw, cfg.num_steps, name)
         for step in range(cfg.num_steps):
             rows.append(
                 {"schedule": name, "step": step, "w_prompt": float(w_prompt[step]), "w_id": float(w_id[step])}
@@ -155,7 +197,9 @@ def advantage_alignment(
     a_prompt = group_normalize(r_prompt, eps=cfg.advantage.std_eps)
     w_id = cfg.cross_section_w_id
     final = {
-        m: combine_advantages(a_id, a_prompt, w_id, 1.0 - w_id, method=m, alpha=cfg.advantage.alpha)
+        m: combine_advantages(
+            a_id, a_prompt, w_id, 1.0 - w_id, method=m, alpha=cfg.advantage.alpha, clip=None
+        )
         for m in ("linear", "sars")
     }
     per_sample = ordered.reset_index(drop=True).assign(

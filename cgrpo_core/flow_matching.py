@@ -17,6 +17,10 @@ which converts the probability-flow ODE into an SDE with the same marginals (pap
 ``log_prob`` is the Gaussian log-density of ``x_next`` under that step, averaged (not summed) over
 every non-batch dimension: one value per sample, as in the released code. Averaging keeps the GRPO
 ratio on a scale independent of the latent size; the clip range (released: 1e-4) is tuned for it.
+:func:`sde_step` returns an :class:`SDEStep` with the step's ``mean`` and ``std`` too (the per-step KL
+to a reference policy needs them: :func:`cgrpo_core.losses.gaussian_kl`) and ``x0_hat``, the predicted
+clean sample, which is what rewards score after the last step (the released trainer and DanceGRPO decode
+it, not the noisy final SDE sample).
 
 Deviation from the released code: its normalisation terms ``-log(std) - log(sqrt(2 pi))`` sit on a
 separate Python line and are never added (a no-op statement), so its log-probs lack them. They cancel
@@ -27,11 +31,13 @@ in every ratio; we include them so that ``log_prob`` is a true log-density (test
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "SDEStep",
     "add_noise",
     "flux_shift",
     "ode_step",
@@ -41,7 +47,7 @@ __all__ = [
 ]
 
 
-def shifted_sigmas(num_steps: int, shift: float = 3.0, device=None, dtype=torch.float32) -> Tensor:
+def shifted_sigmas(num_steps: int, shift: float, device=None, dtype=torch.float32) -> Tensor:
     """Noise levels of a ``num_steps`` sampler, from 1 down to 0, warped by a time shift.
 
     ``sigma = shift * t / (1 + (shift - 1) * t)`` for ``t = linspace(1, 0, num_steps + 1)``; shift > 1
@@ -106,6 +112,18 @@ def ode_step(latents: Tensor, velocity: Tensor, sigma: float | Tensor, sigma_nex
     return latents + (s_next - s) * velocity
 
 
+@dataclass(frozen=True)
+class SDEStep:
+    """One SDE step's outcome and its Gaussian (module docstring); every tensor ``[batch, ...]`` but
+    ``log_prob`` ``[batch]``; float32 or wider."""
+
+    sample: Tensor  # x_next: drawn, or the stored outcome that was passed in (detached)
+    log_prob: Tensor  # (batch,) log-density of ``sample``, mean over the non-batch dimensions
+    mean: Tensor  # the Gaussian's mean (carries the velocity's gradient)
+    std: Tensor  # eta * sqrt(sigma - sigma_next): a scalar or (batch, 1, ...)
+    x0_hat: Tensor  # predicted clean sample x - sigma * v (carries the velocity's gradient)
+
+
 def sde_step(
     latents: Tensor,
     velocity: Tensor,
@@ -114,7 +132,7 @@ def sde_step(
     eta: float,
     generator: torch.Generator | None = None,
     next_latents: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> SDEStep:
     """One stochastic step and the log-probability of its outcome (DanceGRPO form, module docstring).
 
     Args:
@@ -126,9 +144,6 @@ def sde_step(
         generator: draws the step's noise when ``next_latents`` is None.
         next_latents: a stored outcome; when given it is returned (detached) with its log-probability
             under this step, so gradients flow only through ``velocity`` (the GRPO ratio's numerator).
-
-    Returns:
-        ``(next_latents [batch, ...], log_prob [batch])``; ``log_prob`` in float32 or wider.
     """
     if latents.shape != velocity.shape:
         raise ValueError(f"latents {tuple(latents.shape)} and velocity {tuple(velocity.shape)} must match")
@@ -164,8 +179,9 @@ def sde_step(
 
     batch_dims = tuple(range(1, x.ndim))
     if eta == 0.0:
-        out = mean if next_latents is None else next_latents.detach().to(work)
-        return out, torch.zeros(x.shape[0], dtype=work, device=x.device)
+        out = mean.detach() if next_latents is None else next_latents.detach().to(work)
+        zero = torch.zeros(x.shape[0], dtype=work, device=x.device)
+        return SDEStep(out, zero, mean, std, x0_hat)
 
     if next_latents is None:
         noise = torch.randn(x.shape, generator=generator, dtype=work, device=x.device)
@@ -174,4 +190,5 @@ def sde_step(
         out = next_latents.detach().to(work)
     log_density = -((out - mean) ** 2) / (2 * std**2) - torch.log(std) - 0.5 * math.log(2 * math.pi)
     log_density = torch.broadcast_to(log_density, x.shape)
-    return out, log_density.mean(dim=batch_dims) if batch_dims else log_density
+    log_prob = log_density.mean(dim=batch_dims) if batch_dims else log_density
+    return SDEStep(out, log_prob, mean, std, x0_hat)

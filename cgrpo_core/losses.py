@@ -56,8 +56,8 @@ def grpo_loss(
     old_log_prob: Tensor,
     advantages: Tensor,
     clip_range: float,
+    kl_coef: float,
     kl: Tensor | None = None,
-    kl_coef: float = 0.0,
 ) -> GRPOLoss:
     """Clipped-surrogate GRPO loss (Eq. 7) with per-sample, per-step advantages.
 
@@ -67,8 +67,8 @@ def grpo_loss(
         old_log_prob: the same transitions' log-probabilities when they were sampled (no gradient).
         advantages: same shape as ``log_prob`` (combine_advantages output, per step).
         clip_range: epsilon of the ratio clip (released code: 1e-4).
-        kl: optional per-entry KL estimate to the reference policy (e.g. :func:`gaussian_kl`).
-        kl_coef: its weight; 0 (default) disables the term as in the paper.
+        kl_coef: the KL term's weight (grpo.kl_coef); 0 disables it, as in the paper (section 3).
+        kl: per-entry KL estimate to the reference policy (e.g. :func:`gaussian_kl`); needed when kl_coef > 0.
     """
     if log_prob.shape != old_log_prob.shape or log_prob.shape != advantages.shape:
         raise ValueError(
@@ -151,9 +151,9 @@ def rpo_loss(
     ref_err_win: Tensor,
     policy_err_lose: Tensor,
     ref_err_lose: Tensor,
-    policy_err_sim: Tensor | None = None,
-    beta: float = 1.0,
-    sim_weight: float = 1.0,
+    policy_err_sim: Tensor | None,
+    beta: float,
+    sim_weight: float,
 ) -> RPOLoss:
     """RPO objective: flow-matching Diffusion-DPO plus a similarity loss (module docstring).
 

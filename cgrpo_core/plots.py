@@ -1,4 +1,4 @@
-"""Figures of the analysis tables (cgrpo_core/analysis.py): matplotlib, no display needed."""
+"""Figures of the analysis tables (cgrpo_core/analysis.py) and of training curves; matplotlib, headless."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ import matplotlib
 matplotlib.use("Agg")  # headless: figures are only ever written to files
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["plot_advantage_alignment", "plot_sars_cross_section", "plot_tdw_curves", "save_figure"]
+__all__ = [
+    "plot_advantage_alignment",
+    "plot_sars_cross_section",
+    "plot_tdw_curves",
+    "plot_training_curve",
+    "save_figure",
+]
 
 COLORS = {"linear": "#7f7f7f", "sars": "#2ca02c", "min": "#1f77b4", "max": "#d62728", "harmonic": "#9467bd"}
 
@@ -98,3 +105,23 @@ def save_figure(fig: Figure, path, dpi: int = 120):
     finally:
         plt.close(fig)
     return path
+
+
+def plot_training_curve(curve: list[tuple[int, float]], title: str, ylabel: str = "training loss") -> Figure:
+    """Loss per step (thin) and its moving average (thick), log scale."""
+    if not curve:
+        raise ValueError(f"{title}: the training curve is empty")
+    steps = np.array([s for s, _ in curve])
+    loss = np.array([v for _, v in curve])
+    window = max(1, len(loss) // 50)
+    smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(steps, loss, lw=0.6, alpha=0.4, color="#1f77b4", label="per step")
+    ax.plot(steps[window - 1 :], smooth, lw=2, color="#1f77b4", label=f"moving average ({window} steps)")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,9 +1,9 @@
-"""Data flows, each logged as one MLflow run in experiment ``data``:
+"""Data flows, each logged as one MLflow run in experiment ``data``; the last line printed is the result:
 
 - ``toy-world``: generate (or reuse) the toy world: toy SynCD + ToyBench;
-- ``prepare-syncd``: read -> score -> filter -> report a SynCD folder (default: the toy world's), giving the
-  training list in the authors' format; in the toy profile the scorers are the toy reward zoo's models,
-  trained on the toy world first (once per content);
+- ``prepare-syncd``: read -> score -> filter -> report a SynCD folder (``data.syncd_root``; default: the
+  toy world's), giving the training list in the authors' format; in the toy profile the scorers are the
+  toy reward zoo's models, trained on the toy world first (once per content);
 - ``toy-filter-check``: prepare-syncd on the toy SynCD, then the share of planted bad sets removed and of
   good sets kept (the ground truth is read only here, never by the pipeline);
 - ``prepare-dreambench``: the 750 evaluation items of DreamBench (``--dreambench-root``) or ToyBench.
@@ -21,8 +21,9 @@ from pathlib import Path
 
 from prefect import flow
 
-from cgrpo_core.config import override
-from cgrpo_core.data.config import DataConfig, data_config
+from cgrpo_core.config import ExperimentConfig, experiment_config
+from cgrpo_core.toy.zoo.weights import scores_with_zoo
+from flows.cli import add_experiment_arguments, experiment_from_args
 from tasks.data import (
     check_toy_filter,
     filter_syncd_sets,
@@ -30,67 +31,73 @@ from tasks.data import (
     make_toy_world,
     read_benchmark,
     read_syncd_sets,
-    resolve_scorer_models,
+    score_config,
     score_syncd_sets,
 )
+from tasks.zoo import build_reward_zoo
 
 
 @flow(name="toy-world", log_prints=True)
-def toy_world(config: DataConfig | None = None, profile: str = "toy") -> str:
+def toy_world(config: ExperimentConfig | None = None) -> str:
     """Generate (or reuse) the toy world; returns its folder."""
-    config = config or data_config(profile)
-    world = make_toy_world(config.toy_world)
-    files = [str(Path(world) / "world.json")]
-    log_data_run(
-        "toy-world", config, profile, {}, files, {"stage": "toy-world", "config_hash": Path(world).name}
-    )
+    config = config or experiment_config("toy")
+    world = make_toy_world(config.toy.world)
+    tags = {"stage": "toy-world", "config_hash": Path(world).name}
+    log_data_run("toy-world", config.toy.world, config.profile, {}, [str(Path(world) / "world.json")], tags)
     print(f"toy world in {world}")
     return world
 
 
 @flow(name="prepare-syncd", log_prints=True)
-def prepare_syncd(
-    config: DataConfig | None = None, profile: str = "toy", syncd_root: str | None = None
-) -> dict:
-    """Read, score, filter a SynCD folder (None: the toy world's); returns the output paths and run id."""
-    config = config or data_config(profile)
-    needs_world = syncd_root is None or config.score.weights == "toy_zoo"
-    world = make_toy_world(config.toy_world) if needs_world else None
-    root = syncd_root or str(Path(world) / "syncd")
+def prepare_syncd(config: ExperimentConfig | None = None) -> str:
+    """Read, score and filter ``data.syncd_root`` (None: the toy world's SynCD); the filter's folder, which
+    holds train.json."""
+    config = config or experiment_config("toy")
+    with_zoo = scores_with_zoo(config)
+    world = make_toy_world(config.toy.world) if config.data.syncd_root is None or with_zoo else None
+    root = config.data.syncd_root or str(Path(world) / "syncd")
     sets_dir, sets_key = read_syncd_sets(root)
-    score = resolve_scorer_models(config.score, world)
+    reward_zoo = build_reward_zoo(config.toy.zoo.rewards, world) if with_zoo else None
+    score = score_config(config.data.score, reward_zoo)
     scores_dir, score_counts = score_syncd_sets(score, root, sets_dir, sets_key)
-    filtered, metrics = filter_syncd_sets(config.filter, sets_dir, scores_dir)
+    filtered, metrics = filter_syncd_sets(config.data.filter, sets_dir, scores_dir)
     files = [str(Path(filtered) / name) for name in ("report.json", "histograms.png", "train.json")]
     tags = {"stage": "prepare-syncd", "config_hash": Path(filtered).name, "syncd_root": root}
-    run_id = log_data_run("prepare-syncd", config, profile, {**metrics, **score_counts}, files, tags)
+    data = config.data.model_copy(update={"score": score})
+    run_id = log_data_run("prepare-syncd", data, config.profile, {**metrics, **score_counts}, files, tags)
     print(
         f"training list {filtered}/train.json ({int(metrics['training_pairs'])} pairs); MLflow run {run_id}"
     )
-    return {"filtered_dir": filtered, "train_json": str(Path(filtered) / "train.json"), "run_id": run_id}
+    return filtered
 
 
 @flow(name="toy-filter-check", log_prints=True)
-def toy_filter_check(config: DataConfig | None = None, profile: str = "toy") -> dict[str, float]:
-    """prepare-syncd on the toy SynCD, then the planted-defect recovery shares (logged, returned)."""
-    config = config or data_config(profile)
-    world = make_toy_world(config.toy_world)
-    prepared = prepare_syncd(config, profile)
-    check_file, shares = check_toy_filter(prepared["filtered_dir"], world)
-    tags = {"stage": "toy-filter-check", "config_hash": Path(prepared["filtered_dir"]).name}
-    log_data_run("toy-filter-check", config, profile, shares, [check_file], tags)
+def toy_filter_check(config: ExperimentConfig | None = None) -> str:
+    """prepare-syncd on the toy SynCD, then the planted-defect recovery shares (logged); their file."""
+    config = config or experiment_config("toy")
+    if config.data.syncd_root is not None:
+        raise ValueError(
+            "toy-filter-check compares with the toy world's ground truth: leave data.syncd_root unset"
+        )
+    world = make_toy_world(config.toy.world)
+    filtered = prepare_syncd(config)
+    check_file, shares = check_toy_filter(filtered, world)
+    tags = {"stage": "toy-filter-check", "config_hash": Path(filtered).name}
+    log_data_run("toy-filter-check", config.data, config.profile, shares, [check_file], tags)
     print(f"toy filter check: {shares}")
-    return shares
+    return check_file
 
 
 @flow(name="prepare-dreambench", log_prints=True)
-def prepare_dreambench(config: DataConfig | None = None, profile: str = "toy") -> str:
-    """The evaluation items of DreamBench (config.dreambench.root) or of the toy world's ToyBench."""
-    config = config or data_config(profile)
-    world = make_toy_world(config.toy_world) if config.dreambench.root is None else None
-    items = read_benchmark(config.dreambench, world)
+def prepare_dreambench(config: ExperimentConfig | None = None) -> str:
+    """The evaluation items of DreamBench (``evaluation.benchmark.root``) or of the toy world's ToyBench."""
+    config = config or experiment_config("toy")
+    benchmark = config.evaluation.benchmark
+    world = make_toy_world(config.toy.world) if benchmark.root is None else None
+    items = read_benchmark(benchmark, world)
     files = [str(Path(items) / "items.csv"), str(Path(items) / "source.json")]
-    log_data_run("prepare-dreambench", config, profile, {}, files, {"stage": "prepare-dreambench"})
+    tags = {"stage": "prepare-dreambench", "config_hash": Path(items).name}
+    log_data_run("prepare-dreambench", benchmark, config.profile, {}, files, tags)
     print(f"evaluation items in {items}/items.parquet")
     return items
 
@@ -103,23 +110,23 @@ FLOWS = {
 }
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("flow", choices=sorted(FLOWS))
-    parser.add_argument("--profile", default="toy", choices=["paper", "toy", "test"])
-    parser.add_argument("--syncd-root", help="a SynCD download (prepare-syncd); default: the toy world's")
+    add_experiment_arguments(parser)
+    parser.add_argument("--syncd-root", help="a SynCD download (= --set data.syncd_root=DIR)")
     parser.add_argument(
-        "--dreambench-root", help="DreamBench's dataset/ folder; default: the toy world's ToyBench"
+        "--dreambench-root", help="DreamBench's dataset/ folder (= --set evaluation.benchmark.root=DIR)"
     )
     args = parser.parse_args(argv)
-    config = data_config(args.profile)
-    if args.dreambench_root:
-        config = override(config, {"dreambench.root": args.dreambench_root})
-    if args.flow == "prepare-syncd":
-        return prepare_syncd(config, args.profile, args.syncd_root)
-    return FLOWS[args.flow](config, args.profile)
+    config = experiment_from_args(
+        args, **{"data.syncd_root": args.syncd_root, "evaluation.benchmark.root": args.dreambench_root}
+    )
+    result = FLOWS[args.flow](config)
+    print(result)
+    return result
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The main job (``./run.sh``): every stage of the toy profile that exists so far, in order.
 
-1. ``analysis``: the paper's Fig. 3, 6 and 7 (experiment ``analysis``);
+1. ``analysis``: the paper's Fig. 3, 6 and 7 for the paper preset (experiment ``analysis``);
 2. ``toy-zoo``: the toy world and every tiny model trained on it, checked (experiment ``toy-zoo``);
 3. ``prepare-syncd``: the toy SynCD scored by the zoo's DINOv2 and aesthetic head, filtered into the
    training list (experiment ``data``);
@@ -20,35 +20,32 @@ import sys
 
 from prefect import flow
 
-from cgrpo_core.config import AnalysisConfig
+from cgrpo_core.analysis import analysis_config
+from cgrpo_core.config import ExperimentConfig, experiment_config
 from flows.analysis import analysis
+from flows.cli import add_experiment_arguments, experiment_from_args
 from flows.data import prepare_dreambench, prepare_syncd
 from flows.zoo import PROFILES, toy_zoo
 from tasks.tracking import tracking_uri
 
 
 @flow(name="toy-profile", log_prints=True)
-def toy_profile(profile: str = "toy") -> dict[str, str]:
+def toy_profile(config: ExperimentConfig | None = None) -> dict[str, str]:
     """Run the stages above; returns where their results are."""
-    analysis_run = analysis(AnalysisConfig(profile=profile))
-    zoo = toy_zoo(profile=profile)
-    syncd = prepare_syncd(profile=profile)
-    items = prepare_dreambench(profile=profile)
-    return {
-        "analysis_run": analysis_run,
-        **zoo,
-        "train_json": syncd["train_json"],
-        "benchmark_items": items,
-    }
+    config = config or experiment_config("toy")
+    figures = analysis(analysis_config(config))
+    zoo = toy_zoo(config)
+    filtered = prepare_syncd(config)
+    items = prepare_dreambench(config)
+    return {"analysis": figures, **zoo, "train_json": f"{filtered}/train.json", "benchmark_items": items}
 
 
 def main(argv: list[str] | None = None) -> dict[str, str]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--profile", default="toy", choices=PROFILES)
-    args = parser.parse_args(argv)
-    out = toy_profile(args.profile)
+    add_experiment_arguments(parser, PROFILES)
+    out = toy_profile(experiment_from_args(parser.parse_args(argv)))
     print(
         "\nDone. Results:\n"
         + "".join(f"  {name}: {value}\n" for name, value in out.items())

@@ -4,7 +4,8 @@
 
 The manifest format is described in cgrpo_core/rewards/folder.py; ``--config`` is a ScoringConfig as
 JSON (metrics, model settings; default: DINO, CLIP-I, CLIP-T with the paper's model ids). The table
-lands in the content-addressed store and is logged to MLflow experiment ``scoring``.
+lands in the content-addressed store and is logged to MLflow experiment ``scoring``; the last line printed
+is the folder that holds it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> str:
         if args.config
         else ScoringConfig()
     )
-    return score_images_flow(args.images, args.manifest, config)
+    table = score_images_flow(args.images, args.manifest, config)
+    print(Path(table).parent)
+    return table
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Prefect tasks of the scoring flow: score a folder of images with named metrics; log the table to MLflow.
 
 The table (the manifest plus one column per metric) is a content-addressed result,
-``outputs/store/scores/<hash>/scores.parquet``, where the hash covers the scoring config (metrics, model
-ids, preprocessing), the content of the manifest and of every image it names, and the code version; it
-is built in a staging folder and renamed into place, so a killed run never leaves a half table.
+``outputs/store/scores/<hash>/scores.parquet`` built once by the store's ``get_or_build``, where the hash
+covers the scoring config (metrics, model ids, preprocessing), the content of the manifest and of every
+image it names, and the scoring code; a killed run never leaves a half table.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from cgrpo_core.config import config_hash, flatten
 from cgrpo_core.rewards import RewardSet, ScoringConfig, score_folder
 from cgrpo_core.rewards.config import used_sections
 from cgrpo_core.rewards.folder import folder_inputs_hash
 from cgrpo_core.rewards.vlm_judge import judge_identity
-from cgrpo_core.store import ResultStore, atomic_write
+from cgrpo_core.schema import config_hash, flatten
+from cgrpo_core.store import ResultStore, atomic_write, code_version
 from tasks.tracking import mlflow_run, prefect_run_tags
 
-# Bump when the scoring code changes its numbers: it is part of the result's hash.
-SCORING_CODE_VERSION = "scoring-v1"
 EXPERIMENT = "scoring"
 KIND, TABLE = "scores", "scores.parquet"
 VLM_JUDGES = ("vlm_judge_id", "vlm_judge_prompt")
@@ -34,7 +32,7 @@ def scoring_key(config: ScoringConfig, image_dir: str, manifest: str) -> str:
     """The table's hash: the settings of the chosen metrics + manifest and image contents + code version."""
     relevant = config.model_copy(update={"models": used_sections(config.models, config.metrics)})
     inputs = {
-        "code": SCORING_CODE_VERSION,
+        "code": code_version("cgrpo_core.rewards.folder"),
         "inputs": folder_inputs_hash(image_dir, manifest),
         **_judge(config),
     }
@@ -50,13 +48,14 @@ def _judge(config: ScoringConfig) -> dict[str, str]:
 @task(cache_policy=NO_CACHE)
 def score_images(config: ScoringConfig, image_dir: str, manifest: str, key: str) -> str:
     """Compute the score table unless it exists; returns its path."""
-    store = ResultStore()
-    if not store.exists(KIND, key):
+
+    def build(out: Path) -> None:
         rewards = RewardSet(config.models, device=config.device)
         frame = score_folder(image_dir, manifest, list(config.metrics), rewards, config.chunk_size)
-        with store.building(KIND, key) as staging, atomic_write(Path(staging) / TABLE, "wb") as handle:
+        with atomic_write(out / TABLE, "wb") as handle:
             frame.to_parquet(handle, index=False)
-    return str(store.path(KIND, key) / TABLE)
+
+    return str(ResultStore().get_or_build(KIND, key, build) / TABLE)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)

@@ -1,10 +1,12 @@
 """Prefect tasks of the toy zoo: build each half once per content, check the base policy, log to MLflow.
 
-Results live in the content-addressed store (cgrpo_core/store.py):
+Results are built once per content by the store's ``get_or_build`` (cgrpo_core/store.py):
 
-- ``reward_zoo/<reward_zoo_key>``: every toy reward model (cgrpo_core/zoo/rewards_zoo.py);
-- ``policy_zoo/<policy_zoo_key>``: the toy VAE + base policy in FLUX.1-dev layout (cgrpo_core/zoo/build.py);
-- ``zoo_checks/<hash(check config, both keys)>``: the base policy's check (``checks.json``) and sample grid.
+- ``reward_zoo/<reward_zoo_key>``: every toy reward model (cgrpo_core/toy/zoo/rewards/build.py);
+- ``policy_zoo/<policy_zoo_key>``: the toy VAE + base policy in FLUX.1-dev layout
+  (cgrpo_core/toy/zoo/policy/build.py);
+- ``zoo_checks/<hash(check config, sampler, both keys, code)>``: the base policy's check (``checks.json``)
+  and sample grid.
 
 MLflow (experiment ``toy-zoo``): one parent run per built zoo (tags ``profile``, ``config_hash``) with a
 child run per model (tags ``model``, ``config_hash`` of its half), carrying its config as params, its
@@ -16,33 +18,27 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from cgrpo_core.config import config_hash, flatten
-from cgrpo_core.store import ResultStore, atomic_write_json, file_hash
-from cgrpo_core.zoo.build import (
-    POLICY_MANIFEST,
-    check_base_policy,
-    policy_zoo_key,
-    read_manifest,
-    train_policy_zoo,
-)
-from cgrpo_core.zoo.config import BaseCheckConfig, ZooConfig
-from cgrpo_core.zoo.grid import plot_training_curve
-from cgrpo_core.zoo.policy_config import ZooPolicyConfig
-from cgrpo_core.zoo.reward_config import ZooRewardsConfig
-from cgrpo_core.zoo.rewards_zoo import MANIFEST as REWARD_MANIFEST
-from cgrpo_core.zoo.rewards_zoo import reward_zoo_key, train_reward_zoo
+from cgrpo_core.plots import plot_training_curve
+from cgrpo_core.policy import SamplerConfig
+from cgrpo_core.schema import config_hash, flatten
+from cgrpo_core.store import ResultStore, atomic_write_json, code_version, file_hash
+from cgrpo_core.toy.config import BaseCheckConfig, ZooConfig
+from cgrpo_core.toy.zoo.check import check_base_policy
+from cgrpo_core.toy.zoo.policy.build import POLICY_MANIFEST, policy_zoo_key, read_manifest, train_policy_zoo
+from cgrpo_core.toy.zoo.policy.config import ZooPolicyConfig
+from cgrpo_core.toy.zoo.rewards.build import MANIFEST as REWARD_MANIFEST
+from cgrpo_core.toy.zoo.rewards.build import reward_zoo_key, train_reward_zoo
+from cgrpo_core.toy.zoo.rewards.config import ZooRewardsConfig
 from tasks.tracking import find_finished_run, mlflow_run, prefect_run_tags
 
 EXPERIMENT = "toy-zoo"
-CHECKS_VERSION = "zoo-checks-v2"
-# Reward-check metric prefix -> the model it measures (reward_checks.py); the rest go on the parent only.
+# Reward-check metric prefix -> the model it measures (toy/zoo/rewards/checks.py); the rest: parent only.
 CHECK_OWNERS = {
     "dino_seg_": "dinov2",
     "scorer_": "dinov2",
@@ -54,51 +50,55 @@ CHECK_OWNERS = {
 }
 
 
-def _built(kind: str, key: str, build: Callable[[Path], object]) -> str:
-    """The store's ``kind/key`` folder, built by ``build(staging folder)`` unless it is already there."""
-    store = ResultStore()
-    if not store.exists(kind, key):
-        with store.building(kind, key) as staging:
-            build(staging)
-    return str(store.path(kind, key))
-
-
 @task(cache_policy=NO_CACHE)
 def build_reward_zoo(config: ZooRewardsConfig, toy_world: str) -> str:
     """The toy reward zoo trained on ``toy_world`` (built once per content, then reused): its folder."""
     key = reward_zoo_key(toy_world, config)
-    return _built("reward_zoo", key, lambda staging: train_reward_zoo(toy_world, staging, config))
+    return str(
+        ResultStore().get_or_build("reward_zoo", key, lambda out: train_reward_zoo(toy_world, out, config))
+    )
 
 
 @task(cache_policy=NO_CACHE)
 def build_policy_zoo(config: ZooPolicyConfig, toy_world: str) -> str:
     """The toy VAE + base policy trained on ``toy_world`` (built once per content, then reused)."""
     key = policy_zoo_key(toy_world, config)
-    return _built("policy_zoo", key, lambda staging: train_policy_zoo(toy_world, staging, config))
-
-
-def _checks_key(config: BaseCheckConfig, policy_zoo: str, reward_zoo: str) -> str:
-    return config_hash(
-        config, {"policy": Path(policy_zoo).name, "rewards": Path(reward_zoo).name, "code": CHECKS_VERSION}
+    return str(
+        ResultStore().get_or_build("policy_zoo", key, lambda out: train_policy_zoo(toy_world, out, config))
     )
 
 
 @task(cache_policy=NO_CACHE)
-def check_zoo_policy(config: BaseCheckConfig, policy_zoo: str, reward_zoo: str, toy_world: str) -> str:
+def check_zoo_policy(
+    config: BaseCheckConfig, sampler: SamplerConfig, policy_zoo: str, reward_zoo: str, toy_world: str
+) -> str:
     """The base policy's check under the zoo's rewards (checks.json, grid.png), once per content."""
+    inputs = {
+        "sampler": config_hash(sampler),
+        "policy": Path(policy_zoo).name,
+        "rewards": Path(reward_zoo).name,
+        "code": code_version("cgrpo_core.toy.zoo.check"),
+    }
 
-    def build(staging: Path) -> None:
+    def build(out: Path) -> None:
         start = time.perf_counter()
-        report, grid = check_base_policy(policy_zoo, reward_zoo, toy_world, config, progress=True)
-        atomic_write_json(staging / "checks.json", {**report, "seconds_check": time.perf_counter() - start})
-        grid.save(staging / "grid.png")
+        report, grid = check_base_policy(policy_zoo, reward_zoo, toy_world, config, sampler, progress=True)
+        atomic_write_json(out / "checks.json", {**report, "seconds_check": time.perf_counter() - start})
+        grid.save(out / "grid.png")
 
-    return _built("zoo_checks", _checks_key(config, policy_zoo, reward_zoo), build)
+    return str(ResultStore().get_or_build("zoo_checks", config_hash(config, inputs), build))
 
 
-def zoo_hash(config: ZooConfig, toy_world: str) -> str:
-    """The whole zoo's content hash (config + toy world): the parent run's ``config_hash`` tag."""
-    return config_hash(config, {"world": file_hash(Path(toy_world) / "world.json")})
+def zoo_hash(config: ZooConfig, toy_world: str, policy_zoo: str, reward_zoo: str, checks_dir: str) -> str:
+    """The whole zoo's content hash (config, toy world, both halves and the check, whose keys cover their
+    code): the parent run's ``config_hash`` tag."""
+    inputs = {
+        "world": file_hash(Path(toy_world) / "world.json"),
+        "policy": Path(policy_zoo).name,
+        "rewards": Path(reward_zoo).name,
+        "checks": Path(checks_dir).name,
+    }
+    return config_hash(config, inputs)
 
 
 def _model_params(config: ZooConfig, half: str, model: str) -> dict:
@@ -125,7 +125,7 @@ def log_toy_zoo(
     config: ZooConfig, profile: str, toy_world: str, policy_zoo: str, reward_zoo: str, checks_dir: str
 ) -> str:
     """The zoo's MLflow runs (module docstring), unless this zoo was logged before: the parent run's id."""
-    key = zoo_hash(config, toy_world)
+    key = zoo_hash(config, toy_world, policy_zoo, reward_zoo, checks_dir)
     logged = find_finished_run(EXPERIMENT, {"config_hash": key, "stage": "toy-zoo"})
     if logged is not None:
         print(f"toy zoo {key} was logged before: MLflow run {logged}")

@@ -42,6 +42,22 @@ def session_dir() -> Path:
     return _SESSION_DIR
 
 
+# Default resolution and supersampling, fewer sets: the planted-defect shares are those of the default world.
+SMALL_WORLD_SETS, SMALL_WORLD_BENCH_IMAGES = 60, 2
+
+
+@pytest.fixture(scope="session")
+def toy_world(session_dir):
+    """A small toy world (60 sets at the default 64 px), generated once per session."""
+    from cgrpo_core.toy.world.config import ToyWorldConfig
+    from cgrpo_core.toy.world.generate import generate_toy_world
+
+    out = session_dir / "toy_world"
+    config = ToyWorldConfig(syncd_sets=SMALL_WORLD_SETS, bench_images=SMALL_WORLD_BENCH_IMAGES)
+    generate_toy_world(config, out, progress=False)
+    return out
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for the whole session (starting one costs ~10 s)."""

@@ -1,4 +1,4 @@
-"""Configuration of the data stage: DreamBench, SynCD scoring and filtering, and the toy world.
+"""Configuration of the data: DreamBench's evaluation items, and SynCD's scoring and filtering.
 
 Folders (a user's DreamBench or SynCD download, output folders) are settings: they are not hashed; the
 content of the files read is hashed by the tasks instead. Thresholds, sizes and seeds are hashed.
@@ -11,25 +11,14 @@ aesthetic scores ``>= filter_aesthetics``; its shipped configs switch both filte
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cgrpo_core.config import NOT_HASHED, Frozen, override
 from cgrpo_core.rewards.config import AestheticConfig, EmbeddingRewardConfig
+from cgrpo_core.schema import NOT_HASHED, Frozen
 
-__all__ = [
-    "DATA_PROFILE_OVERRIDES",
-    "DataConfig",
-    "DreamBenchConfig",
-    "FilterConfig",
-    "FilterScope",
-    "ScoreConfig",
-    "ScorerWeights",
-    "ZooPreset",
-    "ToyWorldConfig",
-    "data_config",
-]
+__all__ = ["DataConfig", "DreamBenchConfig", "FilterConfig", "FilterScope", "ScoreConfig"]
 
 FilterScope = Literal["set", "image"]  # = filtering.SCOPES
 
@@ -62,10 +51,6 @@ class DreamBenchConfig(Frozen):
     images_per_prompt: int = Field(4, ge=1, description="Images generated per prompt (appendix A: 4).")
 
 
-ScorerWeights = Literal["configured", "toy_zoo"]
-ZooPreset = Literal["toy", "test"]  # = cgrpo_core.zoo.reward_config.ZOO_REWARDS_PRESETS
-
-
 class ScoreConfig(Frozen):
     """How SynCD sets without scores are scored (SynCD's dataset/cal_scores.py)."""
 
@@ -85,21 +70,12 @@ class ScoreConfig(Frozen):
         EmbeddingRewardConfig(family="dinov2_reg", model_id="facebook/dinov2-with-registers-large"),
         description="The embedding scorer's model (SynCD's cal_scores: torch.hub dinov2_vitl14_reg = "
         "facebook/dinov2-with-registers-large, CLS token, resize 256 + centre-crop 224, on the unmasked "
-        "square subject crop: segment 'none'). Replaced by the zoo's DINO-Seg model with weights toy_zoo.",
+        "square subject crop: segment 'none'). The toy profile scores with the zoo's DINO-Seg model.",
     )
     aesthetic_model: AestheticConfig = Field(
         AestheticConfig(),
         description="The laion_aesthetic scorer's CLIP and head (LAION's sa_0_4_vit_l_14_linear on OpenAI "
-        "CLIP ViT-L/14). Replaced by the zoo's toy CLIP and head with weights toy_zoo.",
-    )
-    weights: ScorerWeights = Field(
-        "configured",
-        description="Where identity_model and aesthetic_model come from: configured (their folders or the "
-        "hub cache: paper profile) or toy_zoo (the toy reward zoo, trained on the toy world before scoring "
-        "and reused by content: toy profile).",
-    )
-    zoo_preset: ZooPreset = Field(
-        "toy", description="With weights toy_zoo: the reward-zoo preset that trains the models (toy, test)."
+        "CLIP ViT-L/14). The toy profile scores with the zoo's toy CLIP and head.",
     )
     mask_threshold: float = Field(
         0.1, ge=0, lt=1, description="Mask value (0-1) counted as subject for the crop (SynCD: 0.1)."
@@ -146,85 +122,14 @@ class FilterConfig(Frozen):
         return self
 
 
-class ToyWorldConfig(Frozen):
-    """Size and make-up of the procedurally generated toy world (toy SynCD + ToyBench)."""
-
-    seed: int = Field(0, description="Seed of every random choice of the world.")
-    resolution: int = Field(64, ge=32, description="Image side in pixels (toy profile: 64).")
-    supersample: int = Field(
-        4, ge=1, le=8, description="Rasterisation oversampling per side (anti-aliasing)."
-    )
-    syncd_sets: int = Field(300, ge=1, description="Sets in the toy SynCD.")
-    two_view_share: float = Field(
-        0.1, ge=0, le=1, description="Share of sets with 2 views (else 3; SynCD: 2-3)."
-    )
-    edit_share: float = Field(
-        0.2,
-        ge=0,
-        le=1,
-        description="Share of good sets whose last view is a property change or an accessory (DreamBench's "
-        "competing prompt kinds); that view is only ever a target, never a reference.",
-    )
-    drift_share: float = Field(
-        0.07, ge=0, le=1, description="Share of sets with identity drift (planted bad)."
-    )
-    duplicate_share: float = Field(
-        0.06, ge=0, le=1, description="Share of near-duplicate sets (planted bad)."
-    )
-    low_quality_share: float = Field(
-        0.07, ge=0, le=1, description="Share of noisy/degraded sets (planted bad)."
-    )
-    companion_share: float = Field(0.3, ge=0, le=1, description="Share of views with a companion object.")
-    describe_share: float = Field(
-        0.5, ge=0, le=1, description="Share of view prompts naming the full identity (else the class only)."
-    )
-    bench_images: int = Field(5, ge=1, description="Images per ToyBench subject (DreamBench: 4-6).")
-    workers: int = Field(1, ge=1, description="Processes rendering sets.", json_schema_extra=NOT_HASHED)
-
-    @model_validator(mode="after")
-    def _check(self) -> ToyWorldConfig:
-        bad = self.drift_share + self.duplicate_share + self.low_quality_share
-        if bad > 1:
-            raise ValueError(f"toy world: planted bad shares sum to {bad:.2f} > 1; lower them")
-        return self
-
-
 class DataConfig(Frozen):
-    """The whole data stage."""
+    """The training data: a SynCD folder, scored and filtered into the training list (authors' format)."""
 
-    dreambench: DreamBenchConfig = DreamBenchConfig()
+    syncd_root: str | None = Field(
+        None,
+        description="A SynCD download (the folder of per-set sub-folders, docs/data.md); None: the toy "
+        "world's toy SynCD.",
+        json_schema_extra=NOT_HASHED,
+    )
     score: ScoreConfig = ScoreConfig()
     filter: FilterConfig = FilterConfig()
-    toy_world: ToyWorldConfig = ToyWorldConfig()
-
-
-# What each profile changes (dotted paths into DataConfig); the lead merges these into the profiles.
-DATA_PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
-    "paper": {},
-    # The toy profile scores with the toy reward zoo's DINOv2 (DINO-Seg, masked subject crops) and
-    # LAION-format aesthetic head, trained on the toy world first; thresholds on their scales and SynCD's
-    # image scope, measured on the default toy world (benchmarks/bench_zoo_rewards.py, docs/data.md).
-    "toy": {
-        "score.weights": "toy_zoo",
-        "filter.dino_min": 0.6,
-        "filter.aesthetic_min": 5.0,
-        "filter.scope": "image",
-    },
-    # The test profile keeps the model-free baselines (seconds, no zoo to train).
-    "test": {
-        "score.identity_scorer": "histogram",
-        "score.aesthetic_scorer": "noise",
-        "filter.dino_min": 0.64,
-        "toy_world.resolution": 32,
-        "toy_world.supersample": 2,
-        "toy_world.syncd_sets": 40,
-        "toy_world.bench_images": 2,
-    },
-}
-
-
-def data_config(profile: str = "toy") -> DataConfig:
-    """The data stage's config at the sizes (and baseline scorers) of ``profile``."""
-    if profile not in DATA_PROFILE_OVERRIDES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(DATA_PROFILE_OVERRIDES)}")
-    return override(DataConfig(), DATA_PROFILE_OVERRIDES[profile])

@@ -40,6 +40,7 @@ __all__ = [
     "MODEL_SCORERS",
     "SCORERS",
     "build_scorer",
+    "color_histogram",
     "histogram_embedder",
     "noise_aesthetic",
     "with_zoo_models",
@@ -54,17 +55,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / norm if norm > 0 else x
 
 
-def _color_block(pixels: np.ndarray) -> np.ndarray:
-    """Soft RGB histogram of (P, 3) pixels in [0, 1] (linear interpolation between bin centres)."""
+def color_histogram(pixels: np.ndarray) -> np.ndarray:
+    """Unit-norm, square-rooted soft RGB histogram ``[4**3]`` of pixels ``[P, 3]`` in [0, 1]: each pixel's
+    weight is split between the two nearest bin centres per channel (trilinear)."""
     pos = np.clip(pixels * _BINS - 0.5, 0, _BINS - 1)  # (P, 3) continuous bin coordinates
-    low = np.floor(pos).astype(int).clip(0, _BINS - 2) if _BINS > 1 else np.zeros_like(pos, int)
+    low = np.minimum(np.floor(pos).astype(int), _BINS - 2)
     frac = pos - low
     hist = np.zeros((_BINS,) * 3)
     for corner in range(8):
         bits = [(corner >> k) & 1 for k in range(3)]
         weight = np.prod([frac[:, k] if b else 1 - frac[:, k] for k, b in enumerate(bits)], axis=0)
         np.add.at(hist, tuple(low[:, k] + b for k, b in enumerate(bits)), weight)
-    return _unit(np.sqrt(hist.reshape(-1) / max(len(pixels), 1)))
+    return _unit(np.sqrt(hist.reshape(-1)))
 
 
 def _embed_one(crop: Image.Image, mask: Image.Image) -> np.ndarray:
@@ -73,7 +75,7 @@ def _embed_one(crop: Image.Image, mask: Image.Image) -> np.ndarray:
     pixels = rgb[on] if on.any() else rgb.reshape(-1, 3)
     silhouette = np.asarray(mask.convert("L").resize((8, 8), Image.BOX), dtype=np.float64).reshape(-1)
     picture = np.asarray(crop.convert("RGB").resize((6, 6), Image.BOX), dtype=np.float64).reshape(-1)
-    blocks = (_color_block(pixels), _unit(silhouette - silhouette.mean()), _unit(picture - picture.mean()))
+    blocks = (color_histogram(pixels), _unit(silhouette - silhouette.mean()), _unit(picture - picture.mean()))
     return np.concatenate([w * b for w, b in zip(_WEIGHTS, blocks, strict=True)]) / np.linalg.norm(_WEIGHTS)
 
 
@@ -123,24 +125,11 @@ def build_scorer(name: str, cfg: ScoreConfig | None = None) -> Callable:
     an unknown name lists the registered ones."""
     if name not in SCORERS:
         raise ValueError(f"unknown scorer {name!r}; registered: {sorted(SCORERS)}")
-    cfg = cfg or ScoreConfig()
-    if name in MODEL_SCORERS and cfg.weights == "toy_zoo":
-        raise ValueError(
-            f"scorer {name!r} reads the toy reward zoo's models (score.weights = toy_zoo), which this score "
-            "config does not hold yet: resolve it with data.scorers.with_zoo_models(cfg, zoo_models) first "
-            "(the data flows do), or set score.weights = configured"
-        )
-    return SCORERS[name](cfg)
+    return SCORERS[name](cfg or ScoreConfig())
 
 
 def with_zoo_models(cfg: ScoreConfig, models: RewardModels) -> ScoreConfig:
-    """``cfg`` scoring with a toy reward zoo's models (``zoo.zoo_reward_models``): its DINO-Seg model on
-    masked subject crops (the toy DINOv2 is trained on them) and its aesthetic head. The result is
-    ``configured``: it names those models, whose ids carry the zoo's content key."""
-    return cfg.model_copy(
-        update={
-            "identity_model": models.dino_seg,
-            "aesthetic_model": models.aesthetic,
-            "weights": "configured",
-        }
-    )
+    """``cfg`` scoring with a toy reward zoo's models (``toy.zoo.rewards.build.zoo_reward_models``): its
+    DINO-Seg model on masked subject crops (the toy DINOv2 is trained on them) and its aesthetic head; their
+    ids carry the zoo's content key."""
+    return cfg.model_copy(update={"identity_model": models.dino_seg, "aesthetic_model": models.aesthetic})

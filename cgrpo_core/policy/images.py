@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from cgrpo_core.policy.conditioning import unpack_latents
+from cgrpo_core.policy.latents import unpack_latents
 from cgrpo_core.store import atomic_write
 
 if TYPE_CHECKING:

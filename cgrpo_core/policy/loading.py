@@ -1,11 +1,10 @@
-"""Load the policy from a folder laid out like the FLUX.1-dev hub repo, or build a tiny one in that layout.
+"""Load the policy from a folder laid out like the FLUX.1-dev hub repo (both profiles, one loader).
 
-One loader serves both profiles. :func:`load_policy` reads ``model_index.json``, ``scheduler/``,
-``text_encoder/`` (CLIP), ``text_encoder_2/`` (T5), ``tokenizer/``, ``tokenizer_2/``, ``transformer/``
-(FluxTransformer2DModel) and ``vae/`` (AutoencoderKL) with the real classes' ``from_pretrained``, fuses
-UNO's LoRA into the transformer (the released trainer starts from FLUX merged with UNO), freezes it and
-adds the trainable LoRA. :func:`build_tiny_checkpoint` writes the same folders with tiny random models of
-the same classes (``save_pretrained``), so tests and the toy profile go through the very same loader.
+:func:`load_policy` reads ``model_index.json``, ``scheduler/``, ``text_encoder/`` (CLIP), ``text_encoder_2/``
+(T5), ``tokenizer/``, ``tokenizer_2/``, ``transformer/`` (FluxTransformer2DModel) and ``vae/`` (AutoencoderKL)
+with the real classes' ``from_pretrained``, fuses UNO's LoRA into the transformer (the released trainer
+starts from FLUX merged with UNO), freezes it and adds the trainable LoRA. The toy profile's tiny
+checkpoints (:mod:`cgrpo_core.toy.tiny.policy`) are written in the same layout and read by the same loader.
 
 A missing or incomplete folder is a :class:`MissingModelError` naming each missing file, the command
 that downloads it and where to put it. The scheduler config is loaded and checked but not used to
@@ -16,40 +15,24 @@ shift 3), not FLUX's resolution-dependent shift.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
-from transformers import (
-    CLIPTextConfig,
-    CLIPTextModel,
-    CLIPTokenizer,
-    T5Config,
-    T5EncoderModel,
-    T5TokenizerFast,
-)
+from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
 
-from cgrpo_core.policy.config import PolicyConfig, TinyPolicyConfig
+from cgrpo_core.policy.config import PolicyConfig
 from cgrpo_core.policy.lora import add_lora, fuse_uno_lora, lora_parameters, read_uno_lora
-from cgrpo_core.text_tokenizers import train_clip_tokenizer, train_t5_tokenizer
 
 __all__ = [
     "MissingModelError",
     "Policy",
-    "build_tiny_checkpoint",
     "check_model_folder",
-    "default_corpus",
     "load_policy",
 ]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DREAMBENCH_PROMPTS = REPO_ROOT / "data" / "reference" / "dreambench_singleip.json"
 UNO_LORA_FILE = "dit_lora.safetensors"
 
 # Files every component needs; a tuple is "one of these" (a single file or a sharded index), and an
@@ -132,7 +115,7 @@ def _download_hint(repo_id: str, folder: Path | str) -> str:
     return (
         f"Download it with `hf download {repo_id} --local-dir {folder}` (accept the licence on "
         f"https://huggingface.co/{repo_id} first) and set policy.model_folder to that folder; for tests and "
-        "the toy profile build a tiny one with cgrpo_core.policy.build_tiny_checkpoint(folder)."
+        "the toy profile build a tiny one with cgrpo_core.toy.tiny.policy.build_tiny_checkpoint(folder)."
     )
 
 
@@ -243,130 +226,3 @@ def load_policy(cfg: PolicyConfig, device: str | torch.device = "cpu") -> Policy
     if cfg.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     return policy
-
-
-# ---------------------------------------------------------------------------------------------------
-# The tiny checkpoint
-
-
-def default_corpus(extra: Iterable[str] = ()) -> list[str]:
-    """DreamBench prompts (data/reference/dreambench_singleip.json) plus ``extra`` captions, de-duplicated."""
-    prompts = [item["prompt"] for item in json.loads(DREAMBENCH_PROMPTS.read_text())]
-    return list(dict.fromkeys([*prompts, *extra]))
-
-
-def _tiny_components(tiny: TinyPolicyConfig, corpus: list[str]) -> dict[str, object]:
-    """Random tiny models of the FLUX.1-dev classes (sizes from ``tiny``), plus tokenizers and scheduler."""
-    tokenizer = train_clip_tokenizer(corpus, tiny.clip_vocab_size, model_max_length=tiny.clip_max_length)
-    tokenizer_2 = train_t5_tokenizer(corpus, tiny.t5_vocab_size, model_max_length=tiny.t5_max_length)
-    clip = CLIPTextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=tiny.clip_hidden_size,
-        intermediate_size=4 * tiny.clip_hidden_size,
-        projection_dim=tiny.clip_hidden_size,
-        num_hidden_layers=tiny.clip_layers,
-        num_attention_heads=tiny.clip_heads,
-        max_position_embeddings=tiny.clip_max_length,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    t5 = T5Config(
-        vocab_size=len(tokenizer_2),
-        d_model=tiny.t5_d_model,
-        d_kv=tiny.t5_d_model // tiny.t5_heads,
-        d_ff=2 * tiny.t5_d_model,
-        num_layers=tiny.t5_layers,
-        num_heads=tiny.t5_heads,
-        feed_forward_proj="gated-gelu",
-        dropout_rate=0.0,
-        pad_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=0,
-    )
-    levels = len(tiny.vae_block_out_channels)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(tiny.seed)
-        components = {
-            "text_encoder": CLIPTextModel(clip),
-            "text_encoder_2": T5EncoderModel(t5),
-            "vae": AutoencoderKL(
-                down_block_types=("DownEncoderBlock2D",) * levels,
-                up_block_types=("UpDecoderBlock2D",) * levels,
-                block_out_channels=tiny.vae_block_out_channels,
-                layers_per_block=tiny.vae_layers_per_block,
-                latent_channels=tiny.latent_channels,
-                norm_num_groups=tiny.vae_norm_num_groups,
-                scaling_factor=0.3611,
-                shift_factor=0.1159,
-                use_quant_conv=False,
-                use_post_quant_conv=False,
-            ),
-            "transformer": FluxTransformer2DModel(
-                in_channels=4 * tiny.latent_channels,
-                num_layers=tiny.num_layers,
-                num_single_layers=tiny.num_single_layers,
-                attention_head_dim=tiny.attention_head_dim,
-                num_attention_heads=tiny.num_attention_heads,
-                joint_attention_dim=tiny.t5_d_model,
-                pooled_projection_dim=tiny.clip_hidden_size,
-                guidance_embeds=True,
-                axes_dims_rope=tiny.axes_dims_rope,
-            ),
-        }
-    # FLUX.1-dev's scheduler config (its dynamic shift is recorded, not used: see module docstring).
-    components["scheduler"] = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True)
-    components["tokenizer"], components["tokenizer_2"] = tokenizer, tokenizer_2
-    return components
-
-
-def _model_index(components: dict[str, object]) -> dict:
-    """model_index.json as in the FLUX.1-dev repo: component -> [library, class]."""
-    import diffusers
-
-    libraries = {
-        "text_encoder": "transformers",
-        "text_encoder_2": "transformers",
-        "tokenizer": "transformers",
-        "tokenizer_2": "transformers",
-    }
-    classes = {"tokenizer_2": "T5TokenizerFast"}  # transformers 5 aliases it to T5Tokenizer
-    index: dict = {"_class_name": "FluxPipeline", "_diffusers_version": diffusers.__version__}
-    for name, obj in sorted(components.items()):
-        index[name] = [libraries.get(name, "diffusers"), classes.get(name, type(obj).__name__)]
-    return index
-
-
-def build_tiny_checkpoint(
-    folder: str | Path, tiny: TinyPolicyConfig | None = None, corpus: Iterable[str] | None = None
-) -> Path:
-    """Write a tiny random FLUX/UNO checkpoint in the FLUX.1-dev layout to ``folder`` (atomically).
-
-    Args:
-        folder: destination; must not exist yet or be empty (the folder appears complete or not at all).
-        tiny: sizes (default :class:`TinyPolicyConfig`).
-        corpus: text the tokenizers are built from (default: the DreamBench prompts); pass the toy captions.
-
-    Returns:
-        ``folder``, loadable by :func:`load_policy` with ``PolicyConfig(model_folder=folder, uno_lora=None)``.
-    """
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise FileExistsError(
-            f"{folder} exists and is not empty; build_tiny_checkpoint writes a new folder (remove it first)"
-        )
-    corpus = default_corpus() if corpus is None else list(corpus)
-    if not corpus:
-        raise ValueError("corpus is empty: the tokenizers need some text (e.g. default_corpus(captions))")
-    components = _tiny_components(tiny or TinyPolicyConfig(), corpus)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        for name, obj in components.items():
-            obj.save_pretrained(tmp / name)
-        (tmp / "model_index.json").write_text(json.dumps(_model_index(components), indent=2) + "\n")
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder

@@ -9,6 +9,12 @@ The trained adapter is a peft LoRA named "default" on the modules of ``PolicyCon
   single block's ``proj_out`` maps the attention and MLP outputs together, as BFL's ``linear2``).
 - ``mlp``: the feed-forward layers (``ff``, ``ff_context`` in double blocks, ``proj_mlp`` in single blocks).
 
+Trainable weights are float32 master weights whatever the base's dtype (the released config: bf16 base,
+fp32 LoRA under autocast): peft creates a LoRA in the base layer's dtype, and in bf16 an AdamW update of
+lr 1e-5 is below half a unit in the last place of most weights, so most of them never move and weight decay
+is always lost. :func:`add_lora` and :func:`load_lora` keep the base in its dtype and cast the LoRA up; peft
+casts a layer's input to the LoRA's dtype and the sum back to the base's.
+
 Deviation from the released code: UNO's fused ``qkv`` LoRA shares one down-projection between q, k and v;
 peft gives each its own (a superset: a shared one is representable, see :func:`convert_uno_lora`). A is
 initialised N(0, 1/rank) and B = 0 as UNO's ``LoRALinearLayer`` (peft ``init_lora_weights="gaussian"``).
@@ -117,12 +123,16 @@ def add_lora(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         transformer.add_adapter(config, adapter_name=ADAPTER)
-    _set_trainable(transformer)
+    _set_trainable(transformer, trainable=True)
 
 
-def _set_trainable(transformer: FluxTransformer2DModel) -> None:
+def _set_trainable(transformer: FluxTransformer2DModel, trainable: bool) -> None:
+    """Only the LoRA may train; its weights become float32 master weights (module docstring)."""
     for name, param in transformer.named_parameters():
-        param.requires_grad_(".lora_" in name)
+        is_lora = ".lora_" in name
+        if is_lora and param.dtype != torch.float32:
+            param.data = param.data.to(torch.float32)
+        param.requires_grad_(trainable and is_lora)
 
 
 def lora_parameters(transformer: FluxTransformer2DModel) -> list[torch.nn.Parameter]:
@@ -185,8 +195,20 @@ def load_lora(
     if ADAPTER in getattr(transformer, "peft_config", {}):
         transformer.delete_adapters(ADAPTER)
     transformer.load_lora_adapter(state, prefix="transformer", adapter_name=ADAPTER, metadata=metadata)
-    for name, param in transformer.named_parameters():
-        param.requires_grad_(trainable and ".lora_" in name)
+    _set_trainable(transformer, trainable)
+    _copy_full_precision(transformer, state)
+
+
+@torch.no_grad()
+def _copy_full_precision(transformer: FluxTransformer2DModel, state: dict[str, Tensor]) -> None:
+    """Copy the file's values into the float32 LoRA again: diffusers loads them into a LoRA of the base's
+    dtype first, which rounds an fp32 file to bf16 under a bf16 base."""
+    params = dict(transformer.named_parameters())
+    for key, value in state.items():
+        name = key.removeprefix("transformer.")
+        name = name.replace(".lora_A.", f".lora_A.{ADAPTER}.").replace(".lora_B.", f".lora_B.{ADAPTER}.")
+        if name in params and params[name].shape == value.shape:
+            params[name].copy_(value.to(device=params[name].device, dtype=params[name].dtype))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cgrpo_core.config import NOT_HASHED, Frozen, Profile
+from cgrpo_core.schema import NOT_HASHED, Frozen, Profile
 
 __all__ = [
     "AestheticConfig",

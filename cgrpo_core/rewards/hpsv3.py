@@ -32,7 +32,7 @@ import torch
 from accelerate import init_empty_weights
 from PIL import Image
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoTokenizer, Qwen2VLImageProcessor, Qwen2VLModel
+from transformers import AutoConfig, AutoTokenizer, Qwen2VLImageProcessorPil, Qwen2VLModel
 
 from cgrpo_core.rewards.base import RewardBatch, batched, checkpoint_dir, checkpoint_file, loading
 from cgrpo_core.rewards.config import HPSv3Config, RewardModels
@@ -131,7 +131,9 @@ class QwenVLInputs:
     processor needs it).
     """
 
-    def __init__(self, tokenizer, image_processor: Qwen2VLImageProcessor, image_token: str = "<|image_pad|>"):
+    def __init__(
+        self, tokenizer, image_processor: Qwen2VLImageProcessorPil, image_token: str = "<|image_pad|>"
+    ):
         self.tokenizer, self.image_processor, self.image_token = tokenizer, image_processor, image_token
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token)
 
@@ -158,7 +160,7 @@ def _processor(base: str, model_id: str) -> QwenVLInputs:
         "HPSv3 tokenizer", model_id, lambda: AutoTokenizer.from_pretrained(base, padding_side="right")
     )
     image_processor = loading(
-        "HPSv3 image processor", model_id, lambda: Qwen2VLImageProcessor.from_pretrained(base)
+        "HPSv3 image processor", model_id, lambda: Qwen2VLImageProcessorPil.from_pretrained(base)
     )
     if tokenizer.chat_template is None:
         raise ValueError(f"{base} has no chat template; the Qwen2-VL-Instruct tokenizer files are incomplete")

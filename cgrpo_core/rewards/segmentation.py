@@ -10,7 +10,8 @@ without naming the models. Ours, both through transformers classes and configura
   box above ``box_threshold`` gives an empty mask (DINO-Seg then scores a blank image; see
   preprocessing.py).
 - ``segformer`` (toy profile): a small ``SegformerForSemanticSegmentation`` with two classes (background,
-  subject), trained on the toy world's own masks by :func:`fit_segformer`; class names are not needed.
+  subject), trained on the toy world's own masks (cgrpo_core/toy/zoo/rewards/segmenter_training.py);
+  class names are not needed.
 
 Reference images with a known mask (the dataset's own) skip the segmenter (``RewardBatch.reference_masks``).
 """
@@ -30,7 +31,7 @@ from transformers import (
     SamModel,
     SamProcessor,
     SegformerForSemanticSegmentation,
-    SegformerImageProcessor,
+    SegformerImageProcessorPil,
 )
 
 from cgrpo_core.rewards.base import checkpoint_dir, loading
@@ -41,7 +42,6 @@ __all__ = [
     "DetectorSamSegmenter",
     "Segmenter",
     "SegformerSegmenter",
-    "fit_segformer",
     "load_segmenter",
 ]
 
@@ -155,7 +155,7 @@ def load_segformer(cfg: SegmenterConfig, device: str) -> SegformerSegmenter:
         lambda: SegformerForSemanticSegmentation.from_pretrained(path),
     )
     processor = loading(
-        "Segformer processor", cfg.segformer_id, lambda: SegformerImageProcessor.from_pretrained(path)
+        "Segformer processor", cfg.segformer_id, lambda: SegformerImageProcessorPil.from_pretrained(path)
     )
     return SegformerSegmenter(model, processor, cfg.subject_label, cfg.batch_size, device)
 
@@ -188,43 +188,3 @@ def load_segmenter(cfg: SegmenterConfig, device: str = "cpu") -> Segmenter:
     if cfg.kind not in SEGMENTERS:
         raise ValueError(f"unknown segmenter {cfg.kind!r}; choose one of {sorted(SEGMENTERS)}")
     return SEGMENTERS[cfg.kind](cfg, device)
-
-
-def fit_segformer(
-    model: SegformerForSemanticSegmentation,
-    processor: SegformerImageProcessor,
-    images: Sequence[Image.Image],
-    masks: Sequence[np.ndarray],
-    steps: int,
-    lr: float = 3e-3,
-    batch_size: int = 16,
-    seed: int = 0,
-) -> list[float]:
-    """Train a subject/background Segformer on (image, mask) pairs with AdamW; returns the step losses.
-
-    Masks are resized (nearest) to the processor's input size; the model's own loss upsamples its
-    1/4-resolution logits to the labels (cross-entropy, transformers' Segformer head).
-    """
-    if len(images) != len(masks) or not images:
-        raise ValueError(f"need as many masks as images (got {len(images)} images, {len(masks)} masks)")
-    pixels = processor(images=list(images), return_tensors="pt")["pixel_values"]  # (N, 3, S, S)
-    size = (int(pixels.shape[-1]), int(pixels.shape[-2]))  # PIL (width, height)
-    resized = [Image.fromarray(m.astype(np.uint8)).resize(size, Image.Resampling.NEAREST) for m in masks]
-    labels = torch.from_numpy(np.stack([np.array(r) for r in resized])).long()  # (N, S, S)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    # Dropout and drop-path draw from the global generator: fork it, seeded, so that the fit depends on
-    # ``seed`` alone and not on whatever ran before in the process.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for _ in range(steps):
-            idx = torch.randperm(len(images), generator=generator)[:batch_size]
-            loss = model(pixel_values=pixels[idx], labels=labels[idx]).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    model.eval()
-    return losses

@@ -7,13 +7,16 @@ import pytest
 
 from cgrpo_core.analysis import (
     CATEGORIES,
+    AnalysisConfig,
     advantage_alignment,
+    analysis_config,
     load_reward_samples,
     sars_cross_section,
     synthetic_reward_samples,
     tdw_curves,
 )
-from cgrpo_core.config import AnalysisConfig
+from cgrpo_core.config import experiment_config
+from cgrpo_core.schema import config_hash
 
 
 def test_cross_section_hand_values():
@@ -33,6 +36,25 @@ def test_tdw_curves_cover_every_schedule():
     paper = table[table["schedule"] == "paper"].set_index("step")
     assert paper.loc[0, "w_prompt"] == pytest.approx(0.7) and paper.loc[24, "w_prompt"] == pytest.approx(0.3)
     assert (table["w_prompt"] + table["w_id"]).round(12).eq(1.0).all()
+
+
+def test_the_figures_show_what_a_preset_trains():
+    paper, released = experiment_config("toy"), experiment_config("toy", "released_code")
+    cfg = analysis_config(released, "released_code")
+    assert cfg.advantage == released.grpo.advantage and cfg.tdw == released.grpo.tdw
+    assert cfg.num_steps == released.sampler.num_steps == 10 and cfg.advantage.alpha == 0.4
+    assert cfg.preset == "released_code" and cfg.profile == "toy"
+    assert config_hash(cfg) != config_hash(analysis_config(paper))  # other alpha and schedule
+    # Fig. 3 follows the preset's alpha: 0.4 * tanh(1) at a_id = a_prompt = 1 (w 0.5 / 0.5)
+    row = sars_cross_section(cfg, num_points=7).set_index("a_id").loc[1.0]
+    assert row["sars"] == pytest.approx(0.5 + 0.5 + 0.4 * math.tanh(1.0))
+    # a naive preset's bounds (w_max = w_min = 0.6) exclude the released 0.5: drawn clamped, not an error
+    naive = analysis_config(
+        experiment_config(
+            "toy", changes={"grpo.tdw.schedule": "static", "grpo.tdw.w_max": 0.6, "grpo.tdw.w_min": 0.6}
+        )
+    )
+    assert set(tdw_curves(naive)["w_prompt"].round(12)) == {0.6}
 
 
 def test_synthetic_samples_are_seeded():

@@ -6,16 +6,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cgrpo_core.config import AnalysisConfig, config_hash
-from flows.analysis import analysis
-from tasks.analysis import ANALYSIS_CODE_VERSION
+from cgrpo_core.analysis import analysis_config
+from cgrpo_core.config import experiment_config
+from cgrpo_core.schema import config_hash
+from cgrpo_core.store import code_version
+from flows.analysis import analysis, main
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def small_config():
-    return AnalysisConfig(profile="test", name="analysis-test", synthetic_groups=20, synthetic_group_size=6)
+    cfg = analysis_config(experiment_config("test"), "paper_default")
+    return cfg.model_copy(update={"name": "analysis-test", "synthetic_groups": 20, "synthetic_group_size": 6})
 
 
 def _artifacts(client, run_id):
@@ -25,21 +28,30 @@ def _artifacts(client, run_id):
     return sorted(found)
 
 
+def _run_of(client, folder):
+    experiment = client.get_experiment_by_name("analysis")
+    runs = client.search_runs([experiment.experiment_id], f"tags.config_hash = '{Path(folder).name}'")
+    return runs[0]
+
+
 def test_flow_logs_figures_tables_tags(prefect_harness, mlflow_client, small_config):
-    run_id = analysis(small_config)
-    run = mlflow_client.get_run(run_id)
+    folder = analysis(small_config)
+    run = _run_of(mlflow_client, folder)
+    run_id = run.info.run_id
     assert run.info.status == "FINISHED"
     experiment = mlflow_client.get_experiment(run.info.experiment_id)
     assert experiment.name == "analysis"
     assert run.data.tags["profile"] == "test"
-    assert run.data.tags["config_hash"] == config_hash(small_config, {"code": ANALYSIS_CODE_VERSION})
+    code = code_version("cgrpo_core.analysis", "cgrpo_core.plots")
+    assert run.data.tags["config_hash"] == config_hash(small_config, {"code": code}) == Path(folder).name
+    assert run.data.tags["preset"] == "paper_default"
     assert run.data.tags["samples"] == "synthetic"
     assert run.data.tags["prefect.flow_run_id"]
     assert run.data.params["advantage.alpha"] == "0.5" and run.data.params["tdw.schedule"] == "paper"
     assert _artifacts(mlflow_client, run_id) == [
         "figures/fig3_sars_cross_section.png",
         "figures/fig6_tdw_schedules.png",
-        "figures/fig7_advantage_alignment.png",
+        "figures/fig7_alignment.png",
         "tables/fig3_sars_cross_section.csv",
         "tables/fig6_tdw_schedules.csv",
         "tables/fig7_by_category.csv",
@@ -61,16 +73,27 @@ def test_flow_with_given_samples_and_reuse(prefect_harness, mlflow_client, small
         }
     ).to_csv(samples, index=False)
     first = analysis(small_config, str(samples))
-    run = mlflow_client.get_run(first)
+    run = _run_of(mlflow_client, first)
     assert run.data.tags["samples"] == "rewards.csv"
     # group 0: [id_failure, poor, perfect, prompt_failure]; group 1: a_id = 0 everywhere -> neutral
     assert run.data.metrics["share_conflict"] == pytest.approx(2 / 8)
     assert run.data.metrics["share_neutral"] == pytest.approx(4 / 8)
-    out = Path(os.environ["CGRPO_WORKSPACE"]) / "outputs" / "analysis" / run.data.tags["config_hash"]
+    out = Path(first)
+    assert out.parent == Path(os.environ["CGRPO_WORKSPACE"]) / "outputs" / "store" / "analysis"
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     second = analysis(small_config, str(samples))  # same inputs: files reused, a new run logged
-    assert second != first
+    assert second == first
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+    experiment = mlflow_client.get_experiment_by_name("analysis")
+    assert len(mlflow_client.search_runs([experiment.experiment_id], f"tags.config_hash = '{out.name}'")) == 2
+
+
+def test_cli_reads_a_preset_and_prints_its_folder_last(prefect_harness, mlflow_client, capsys):
+    folder = main(["--profile", "test", "--preset", "released_code"])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == folder
+    run = _run_of(mlflow_client, folder)
+    assert run.data.params["advantage.alpha"] == "0.4" and run.data.params["tdw.schedule"] == "released"
+    assert run.data.tags["preset"] == "released_code" and run.data.params["num_steps"] == "4"
 
 
 def test_bad_samples_fail_the_flow_with_a_clear_error(prefect_harness, small_config, tmp_path):
@@ -82,7 +105,7 @@ def test_bad_samples_fail_the_flow_with_a_clear_error(prefect_harness, small_con
         analysis(small_config, str(bad))
 
 
-def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypatch, capsys):
+def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypatch, capfd):
     """The README's main command (./run.sh -> flows.main) in a fresh workspace with no MLflow settings, at
     the test sizes: every stage logs its runs to <workspace>/mlruns/mlflow.db."""
     from mlflow.tracking import MlflowClient
@@ -97,11 +120,14 @@ def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypat
         name: client.search_runs([client.get_experiment_by_name(name).experiment_id])
         for name in ("analysis", "toy-zoo", "data")
     }
-    assert [r.info.run_id for r in runs["analysis"]] == [out["analysis_run"]]
+    assert [r.data.tags["config_hash"] for r in runs["analysis"]] == [Path(out["analysis"]).name]
     assert out["run_id"] in {r.info.run_id for r in runs["toy-zoo"]}
     assert {r.data.tags["stage"] for r in runs["data"]} == {"prepare-syncd", "prepare-dreambench"}
     assert all(
         r.info.status == "FINISHED" and r.data.tags["profile"] == "test" for rs in runs.values() for r in rs
     )
     assert Path(out["train_json"]).is_file() and Path(out["policy_zoo"], "policy_zoo.json").is_file()
-    assert "mlflow ui --backend-store-uri sqlite:///" in capsys.readouterr().out
+    captured = capfd.readouterr()
+    assert "mlflow ui --backend-store-uri sqlite:///" in captured.out
+    # no warning a user cannot act on (transformers' "requires torchvision" fallback notice)
+    assert "torchvision" not in captured.err + captured.out

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from cgrpo_core.rewards import ScoringConfig
-from cgrpo_core.rewards.tiny import build_tiny_reward_models
+from cgrpo_core.toy.tiny.rewards import build_tiny_reward_models
 from flows.scoring import score_images_flow
 from tests.cgrpo_core.rewards.scenes import make_scoring_folder
 

@@ -8,20 +8,21 @@ import pytest
 from PIL import Image
 
 import tasks.zoo
+from cgrpo_core.config import experiment_config
 from cgrpo_core.policy import load_policy
 from cgrpo_core.rewards.registry import RewardSet
-from cgrpo_core.zoo.build import base_policy_config
-from cgrpo_core.zoo.config import zoo_config
-from cgrpo_core.zoo.rewards_zoo import zoo_reward_models
+from cgrpo_core.toy.zoo.policy.build import base_policy_config
+from cgrpo_core.toy.zoo.rewards.build import zoo_reward_models
 from flows.zoo import main, toy_zoo
 
 pytestmark = pytest.mark.slow
+TEST = experiment_config("test")
 MODELS = {"vae", "base_policy", "segmenter", "dinov2", "dino_v1", "clip", "aesthetic", "hpsv3"}
 
 
 @pytest.fixture(scope="module")
 def built(prefect_harness):
-    return toy_zoo(profile="test")
+    return toy_zoo(TEST)
 
 
 def _runs(client):
@@ -74,20 +75,22 @@ def test_every_reward_check_is_logged_on_the_model_it_measures(built):
 
 
 def test_the_grid_shows_reference_prompt_and_samples(built):
-    check = zoo_config("test").check
+    check = TEST.toy.zoo.check
     grid = Image.open(Path(built["checks"]) / "grid.png")
     tile = grid.height // check.grid_rows
     assert grid.size == (tile * (1 + 2 + check.samples_per_item), tile * check.grid_rows)
 
 
 def test_the_zoo_loads_through_the_real_loaders(built):
-    policy = load_policy(base_policy_config(built["policy_zoo"]))
-    assert policy.transformer.config.num_layers == zoo_config("test").policy.tiny.num_layers
+    policy_cfg = base_policy_config(built["policy_zoo"])
+    assert policy_cfg.base_model == f"toy-zoo/{Path(built['policy_zoo']).name}/flux"  # not FLUX.1-dev
+    policy = load_policy(policy_cfg)
+    assert policy.transformer.config.num_layers == TEST.toy.zoo.policy.tiny.num_layers
     rewards = RewardSet(zoo_reward_models(built["reward_zoo"]))
     assert rewards.get("dino_seg").name == "dino_seg" and rewards.get("hpsv3").name == "hpsv3"
 
 
-def test_a_second_run_trains_nothing_and_logs_nothing(built, mlflow_client, monkeypatch):
+def test_a_second_run_trains_nothing_and_logs_nothing(built, mlflow_client, monkeypatch, capsys):
     def refuse(*args, **kwargs):
         raise AssertionError("a reused zoo must not be trained or checked again")
 
@@ -95,13 +98,46 @@ def test_a_second_run_trains_nothing_and_logs_nothing(built, mlflow_client, monk
         monkeypatch.setattr(tasks.zoo, name, refuse)
     before = {r.info.run_id for r in _runs(mlflow_client)}
     again = main(["--profile", "test"])
-    assert again == built
+    assert again == built and capsys.readouterr().out.strip().splitlines()[-1] == built["checks"]
     assert {r.info.run_id for r in _runs(mlflow_client)} == before
 
 
 def test_the_check_needs_the_world_resolution(built):
-    from cgrpo_core.zoo.build import check_base_policy
+    from cgrpo_core.toy.zoo.check import check_base_policy
 
-    check = zoo_config("test").check.model_copy(update={"sampler": zoo_config("toy").check.sampler})
+    toy_sampler = experiment_config("toy").sampler
     with pytest.raises(ValueError, match="resolution = 32"):
-        check_base_policy(built["policy_zoo"], built["reward_zoo"], built["toy_world"], check)
+        check_base_policy(
+            built["policy_zoo"], built["reward_zoo"], built["toy_world"], TEST.toy.zoo.check, toy_sampler
+        )
+
+
+def test_the_paper_profile_has_no_zoo(prefect_harness):
+    with pytest.raises(ValueError, match="no toy zoo"):
+        toy_zoo(experiment_config("paper"))
+
+
+def test_with_toy_weights_points_every_section_at_the_zoo(built):
+    from cgrpo_core.config import training_key
+    from cgrpo_core.toy.zoo.weights import with_toy_weights
+
+    resolved = with_toy_weights(TEST, built["policy_zoo"], built["reward_zoo"])
+    assert resolved.weights == "configured" and resolved.policy.lora_rank == TEST.policy.lora_rank
+    assert resolved.policy.model_folder == str(Path(built["policy_zoo"]).resolve())
+    reward_key = Path(built["reward_zoo"]).name
+    for section in (
+        resolved.rewards.models.dino_seg,
+        resolved.evaluation.metrics.dino,
+        resolved.data.score.identity_model,
+    ):
+        assert section.model_id.startswith(f"toy-zoo/{reward_key}/")
+    assert training_key(resolved, "list") != training_key(
+        resolved.model_copy(
+            update={
+                "policy": resolved.policy.model_copy(update={"model_folder": str(Path(built["reward_zoo"]))})
+            }
+        ),
+        "list",
+    )
+    with pytest.raises(ValueError, match="toy_zoo"):
+        with_toy_weights(resolved, built["policy_zoo"], built["reward_zoo"])

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from cgrpo_core.config import override
-from cgrpo_core.data.config import DreamBenchConfig, ToyWorldConfig, data_config
+from cgrpo_core.config import experiment_config
+from cgrpo_core.data.config import DreamBenchConfig
 from cgrpo_core.data.prepare import read_table
+from cgrpo_core.store import is_complete
+from cgrpo_core.toy.world.config import ToyWorldConfig
 from tasks.data import (
     check_toy_filter,
     filter_syncd_sets,
@@ -16,13 +18,14 @@ from tasks.data import (
     make_toy_world,
     read_benchmark,
     read_syncd_sets,
-    resolve_scorer_models,
+    score_config,
     score_syncd_sets,
 )
+from tasks.zoo import build_reward_zoo
 from tests.conftest import SHARED
 
 TINY = ToyWorldConfig(syncd_sets=12, resolution=48, supersample=2, bench_images=1, seed=5)
-CFG = data_config("test")
+CFG = experiment_config("test").data
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +82,7 @@ def test_bad_input_is_reported_and_the_rest_finishes(world, tmp_path):
     sets_dir, key = read_syncd_sets.fn(str(root))
     scores_dir, counts = score_syncd_sets.fn(CFG.score, str(root), sets_dir, key)
     assert counts["failed"] == 1 and counts["scored"] == 9
+    assert not is_complete(scores_dir)  # resumable: a fixed file is scored on the next run
     filtered, metrics = filter_syncd_sets.fn(CFG.filter, sets_dir, scores_dir)
     assert metrics["removed_unreadable"] == 3 and metrics["sets_read"] == 9
     issues = {i["set_id"]: i for i in json.loads((Path(filtered) / "report.json").read_text())["issues"]}
@@ -90,12 +94,9 @@ def test_bad_input_is_reported_and_the_rest_finishes(world, tmp_path):
     assert "mask masks/0.png" in issues["00003"]["reason"]
     # fixing the image and rerunning scores just that set and gives a new filter result
     shutil.copy(Path(world) / "syncd" / "00001" / "1.png", root / "00001" / "1.png")
-    assert score_syncd_sets.fn(CFG.score, str(root), sets_dir, key)[1] == {
-        "scored": 1,
-        "reused": 9,
-        "failed": 0,
-    }
-    again, metrics = filter_syncd_sets.fn(CFG.filter, sets_dir, scores_dir)
+    fixed_dir, counts = score_syncd_sets.fn(CFG.score, str(root), sets_dir, key)
+    assert counts == {"scored": 1, "reused": 9, "failed": 0} and is_complete(fixed_dir)
+    again, metrics = filter_syncd_sets.fn(CFG.filter, sets_dir, fixed_dir)
     assert again != filtered and metrics["removed_unreadable"] == 2
 
 
@@ -120,28 +121,30 @@ def test_log_data_run(mlflow_client, world):
         and run.data.tags["stage"] == "unit"
     )
     assert run.data.metrics["sets_kept"] == 3.0 and run.data.params["filter.top_k"] == "10000"
+    assert "syncd_root" in run.data.params  # a setting is logged, though not hashed
     assert [a.path for a in mlflow_client.list_artifacts(run_id, "tables")] == ["tables/world.json"]
 
 
-# The toy profile's scorers: the toy reward zoo (test preset), built once in the store and then reused.
+# The toy profile's scorers: the toy reward zoo (test sizes), built once in the store and then reused.
 ZOO_WORLD = ToyWorldConfig(syncd_sets=12, resolution=32, supersample=2, bench_images=2, seed=7)
-ZOO_SCORE = override(data_config("toy"), {"score.zoo_preset": "test"}).score
+TOY = experiment_config("test", changes={"data.score.identity_scorer": "embedding"})
 
 
 def test_zoo_scorers_are_resolved_built_once_and_score(tmp_path):
     world = make_toy_world.fn(ZOO_WORLD)
-    assert resolve_scorer_models.fn(CFG.score, None) is CFG.score  # configured: as it is
-    with pytest.raises(ValueError, match="trains the scorers on the toy world"):
-        resolve_scorer_models.fn(ZOO_SCORE, None)
-    resolved = resolve_scorer_models.fn(ZOO_SCORE, world)
-    zoo = Path(resolved.identity_model.local_dir).parent
-    assert resolved.weights == "configured" and zoo.parent.name == "reward_zoo"
-    stamp = (zoo / "reward_zoo.json").stat().st_mtime_ns
-    assert resolve_scorer_models.fn(ZOO_SCORE, world) == resolved  # reused, not retrained
-    assert (zoo / "reward_zoo.json").stat().st_mtime_ns == stamp
+    assert score_config.fn(CFG.score, None) is CFG.score  # configured: as it is
+    zoo = build_reward_zoo.fn(TOY.toy.zoo.rewards, world)
+    resolved = score_config.fn(TOY.data.score, zoo)
+    assert (
+        Path(resolved.identity_model.local_dir).parent == Path(zoo) and Path(zoo).parent.name == "reward_zoo"
+    )
+    assert resolved.identity_model.model_id.startswith(f"toy-zoo/{Path(zoo).name}/")
+    stamp = (Path(zoo) / "reward_zoo.json").stat().st_mtime_ns
+    assert build_reward_zoo.fn(TOY.toy.zoo.rewards, world) == zoo  # reused, not retrained
+    assert (Path(zoo) / "reward_zoo.json").stat().st_mtime_ns == stamp
     root = str(Path(world) / "syncd")
     sets_dir, key = read_syncd_sets.fn(root)
     scores_dir, counts = score_syncd_sets.fn(resolved, root, sets_dir, key)
     assert counts == {"scored": 12, "reused": 0, "failed": 0}
-    filtered, metrics = filter_syncd_sets.fn(data_config("toy").filter, sets_dir, scores_dir)
+    filtered, metrics = filter_syncd_sets.fn(TOY.data.filter, sets_dir, scores_dir)
     assert metrics["sets_read"] == 12 and Path(filtered, "train.json").is_file()

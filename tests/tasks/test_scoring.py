@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cgrpo_core.rewards import RewardBatch, RewardSet, ScoringConfig
-from cgrpo_core.rewards.tiny import build_tiny_reward_models
+from cgrpo_core.toy.tiny.rewards import build_tiny_reward_models
 from tasks.scoring import log_scores, score_images, scoring_key
 from tests.cgrpo_core.rewards.scenes import make_scoring_folder
 

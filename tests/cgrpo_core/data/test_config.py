@@ -1,35 +1,24 @@
-"""Data configs: profiles, validation, and what the content hash ignores."""
+"""Data configs: validation, and what the content hash ignores."""
 
 import pytest
 
-from cgrpo_core.config import config_hash, flatten
-from cgrpo_core.data.config import (
-    DATA_PROFILE_OVERRIDES,
-    DataConfig,
-    FilterScope,
-    ToyWorldConfig,
-    data_config,
-)
+from cgrpo_core.data.config import DataConfig, FilterScope
 from cgrpo_core.data.filtering import SCOPES
-
-
-def test_profiles_change_only_their_listed_fields():
-    base = flatten(DataConfig())
-    for profile, changes in DATA_PROFILE_OVERRIDES.items():
-        cfg = flatten(data_config(profile))
-        assert {k for k in base if base[k] != cfg[k]} == {k for k, v in changes.items() if base[k] != v}
-    assert data_config("paper") == DataConfig() and data_config("paper").filter.top_k == 10_000
-    with pytest.raises(ValueError, match="unknown profile 'huge'"):
-        data_config("huge")
+from cgrpo_core.evaluation.config import EvalConfig
+from cgrpo_core.schema import config_hash
+from cgrpo_core.toy.world.config import ToyWorldConfig
 
 
 def test_settings_are_not_hashed_but_sizes_are():
     world = ToyWorldConfig()
     assert config_hash(world.model_copy(update={"workers": 4})) == config_hash(world)
     assert config_hash(world.model_copy(update={"seed": 1})) != config_hash(world)
-    cfg = DataConfig()
-    moved = cfg.model_copy(update={"dreambench": cfg.dreambench.model_copy(update={"root": "/data/db"})})
+    cfg = EvalConfig()
+    moved = cfg.model_copy(update={"benchmark": cfg.benchmark.model_copy(update={"root": "/data/db"})})
     assert config_hash(moved) == config_hash(cfg)
+    data = DataConfig()
+    assert config_hash(data.model_copy(update={"syncd_root": "/data/syncd"})) == config_hash(data)
+    assert DataConfig().filter.top_k == 10_000  # appendix A
 
 
 def test_validation_messages():

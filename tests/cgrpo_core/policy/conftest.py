@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cgrpo_core.config import SamplerConfig
-from cgrpo_core.policy import PolicyConfig, build_tiny_checkpoint, load_policy
+from cgrpo_core.policy import PolicyConfig, SamplerConfig, load_policy
+from cgrpo_core.toy.tiny.policy import build_tiny_checkpoint
 from tests.cgrpo_core.policy.helpers import TEST_SAMPLER
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from cgrpo_core.config import PROFILE_OVERRIDES, SamplerConfig
+from cgrpo_core.config import experiment_config
 
-TEST_SAMPLER = SamplerConfig(
-    num_steps=PROFILE_OVERRIDES["test"]["sampler.num_steps"],  # 4
-    resolution=PROFILE_OVERRIDES["test"]["sampler.resolution"],  # 32 px: 4x4 tokens with the tiny 4x VAE
-)
+# The test profile's sampler: 4 steps, 32 px (4x4 tokens with the tiny 4x VAE).
+TEST_SAMPLER = experiment_config("test").sampler
 
 
 def solid(color: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> Image.Image:

@@ -7,8 +7,9 @@ import torch
 from torch.testing import assert_close
 
 from cgrpo_core.policy import Condition, PolicyConfig, encode_condition, encode_prompt, load_policy
-from cgrpo_core.policy.conditioning import UNOPE_AXES, grid_ids, pack_latents, reference_ids, unpack_latents
+from cgrpo_core.policy.conditioning import UNOPE_AXES, reference_ids
 from cgrpo_core.policy.config import UnoPE
+from cgrpo_core.policy.latents import grid_ids, pack_latents, unpack_latents
 from tests.cgrpo_core.policy.helpers import checkerboard, solid
 
 

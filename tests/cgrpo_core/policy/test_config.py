@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cgrpo_core.config import config_hash
 from cgrpo_core.policy import PolicyConfig
+from cgrpo_core.schema import config_hash
 
 
 def test_paper_defaults_follow_the_released_code():

@@ -11,14 +11,10 @@ import torch
 from diffusers import FluxTransformer2DModel
 from safetensors.torch import load_file
 
-from cgrpo_core.policy import (
-    MissingModelError,
-    PolicyConfig,
-    TinyPolicyConfig,
-    build_tiny_checkpoint,
-    load_policy,
-)
+from cgrpo_core.policy import MissingModelError, PolicyConfig, load_policy
 from cgrpo_core.policy.loading import check_model_folder
+from cgrpo_core.toy.tiny.config import TinyPolicyConfig
+from cgrpo_core.toy.tiny.policy import build_tiny_checkpoint
 
 FLUX_DEV_LAYOUT = {
     "scheduler",

@@ -105,6 +105,32 @@ def test_training_step_changes_only_the_lora(policy, settings):
     assert all(not torch.equal(after[k], v) for k, v in lora_before.items())  # every B moved
 
 
+def test_lora_weights_are_fp32_masters_over_a_bf16_base(tiny_config, settings, tmp_path):
+    # bf16 (the paper profile's dtype): the base stays bf16, the trained LoRA is float32 after add_lora and
+    # after load_lora; one AdamW step at the paper's lr 1e-5 then moves every element with a gradient (in
+    # bf16 an update of ~1e-5 is below half an ulp of most weights: they never move, weight decay is lost).
+    policy = load_policy(tiny_config.model_copy(update={"dtype": "bfloat16"}))
+    base = policy.transformer.transformer_blocks[0].attn.to_q.base_layer.weight
+    assert base.dtype == torch.bfloat16
+    assert {p.dtype for p in policy.trainable_parameters()} == {torch.float32}
+    _randomize_lora(policy)  # B != 0, so A gets a gradient too
+    before = [p.detach().clone() for p in policy.trainable_parameters()]
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-5, weight_decay=1e-4)
+    _velocity(policy, settings).float().square().mean().backward()
+    optimizer.step()
+    for old, param in zip(before, policy.trainable_parameters(), strict=True):
+        moved = param.detach() != old
+        assert moved[param.grad != 0].all(), "an element with a gradient did not move"
+    save_lora(policy.transformer, tmp_path / "lora")
+    reloaded = load_policy(tiny_config.model_copy(update={"dtype": "bfloat16"}))
+    load_lora(reloaded.transformer, tmp_path / "lora")
+    assert {p.dtype for p in reloaded.trainable_parameters()} == {torch.float32}
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(policy.trainable_parameters(), reloaded.trainable_parameters(), strict=True)
+    )
+
+
 def test_save_and_load_round_trip(policy, tiny_config, settings, tmp_path):
     _randomize_lora(policy)
     expected = _velocity(policy, settings)

@@ -9,7 +9,7 @@ from transformers import CLIPModel, CLIPProcessor
 
 from cgrpo_core.rewards.config import EmbeddingRewardConfig
 from cgrpo_core.rewards.registry import RewardSet
-from cgrpo_core.rewards.tiny import build_tiny_clip, build_tiny_reward_models
+from cgrpo_core.toy.tiny.rewards import build_tiny_clip, build_tiny_reward_models
 from tests.cgrpo_core.rewards.scenes import COLOURS, shape_image
 
 CAPTIONS = {c: f"a photo of a {c} square" for c in COLOURS}

@@ -5,11 +5,11 @@ import typing
 import pytest
 from pydantic import ValidationError
 
-from cgrpo_core.config import config_hash
 from cgrpo_core.rewards import config as rc
 from cgrpo_core.rewards.embeddings import BACKBONES
 from cgrpo_core.rewards.registry import REWARDS
 from cgrpo_core.rewards.segmentation import SEGMENTERS
+from cgrpo_core.schema import config_hash
 
 
 @pytest.mark.parametrize(

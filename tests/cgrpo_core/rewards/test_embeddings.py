@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from transformers import BitImageProcessor, CLIPModel, Dinov2Model, Dinov2WithRegistersModel, ViTModel
+from transformers import BitImageProcessorPil, CLIPModel, Dinov2Model, Dinov2WithRegistersModel, ViTModel
 
 from cgrpo_core.rewards.base import RewardBatch
 from cgrpo_core.rewards.config import EmbeddingRewardConfig
 from cgrpo_core.rewards.embeddings import ImageSimilarity, load_image_encoder, subject_embedder
-from cgrpo_core.rewards.tiny import build_tiny_dinov2
+from cgrpo_core.toy.tiny.rewards import build_tiny_dinov2
 from tests.cgrpo_core.rewards.scenes import MaskSegmenter, random_scene, scene
 
 IMAGENET = (np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32))
@@ -38,7 +38,7 @@ def test_dinov2_cosine_equals_direct_computation(tiny_models):
     scores = reward(RewardBatch(images, references=[refs] * 3))
     model, processor = (
         Dinov2Model.from_pretrained(cfg.local_dir),
-        BitImageProcessor.from_pretrained(cfg.local_dir),
+        BitImageProcessorPil.from_pretrained(cfg.local_dir),
     )
     with torch.no_grad():
         # CLS token of the final (layer-normed) hidden states
@@ -55,7 +55,7 @@ def test_dinov2_with_registers_reads_its_cls_token(tmp_path):
     model = Dinov2WithRegistersModel.from_pretrained(folder)
     with torch.no_grad():  # the CLS token of the layer-normed hidden states; 4 register tokens follow it
         hidden = model(
-            **BitImageProcessor.from_pretrained(folder)(images=images, return_tensors="pt")
+            **BitImageProcessorPil.from_pretrained(folder)(images=images, return_tensors="pt")
         ).last_hidden_state
     assert hidden.shape[1] == 1 + 4 + (32 // 8) ** 2
     torch.testing.assert_close(

@@ -18,7 +18,7 @@ from cgrpo_core.rewards.hpsv3 import (
     resize_to_pixels,
 )
 from cgrpo_core.rewards.registry import load_reward
-from cgrpo_core.rewards.tiny_hpsv3 import build_tiny_hpsv3
+from cgrpo_core.toy.tiny.hpsv3 import build_tiny_hpsv3
 from tests.cgrpo_core.rewards.scenes import random_scene
 
 PIXELS = 4 * 28 * 28

@@ -3,14 +3,15 @@
 import numpy as np
 import pytest
 import torch
-from transformers import SegformerForSemanticSegmentation, SegformerImageProcessor
+from transformers import SegformerForSemanticSegmentation, SegformerImageProcessorPil
 
 from cgrpo_core.rewards.base import RewardBatch
 from cgrpo_core.rewards.config import SegmenterConfig
 from cgrpo_core.rewards.embeddings import ImageSimilarity, load_image_encoder
 from cgrpo_core.rewards.registry import load_reward
-from cgrpo_core.rewards.segmentation import SegformerSegmenter, fit_segformer, load_segmenter
-from cgrpo_core.rewards.tiny import build_tiny_owlv2, build_tiny_sam, build_tiny_segformer
+from cgrpo_core.rewards.segmentation import SegformerSegmenter, load_segmenter
+from cgrpo_core.toy.tiny.rewards import build_tiny_owlv2, build_tiny_sam, build_tiny_segformer
+from cgrpo_core.toy.zoo.rewards.segmenter_training import fit_segformer
 from tests.cgrpo_core.rewards.scenes import MaskSegmenter, random_scene, scene
 
 
@@ -22,10 +23,19 @@ def trained_segformer(tmp_path_factory):
     """
     folder = build_tiny_segformer(tmp_path_factory.mktemp("segformer"))
     model = SegformerForSemanticSegmentation.from_pretrained(folder)
-    processor = SegformerImageProcessor.from_pretrained(folder)
+    processor = SegformerImageProcessorPil.from_pretrained(folder)
     rng = np.random.default_rng(0)
     data = [random_scene(rng) for _ in range(64)]
-    losses = fit_segformer(model, processor, [d[0] for d in data], [d[1] for d in data], steps=400, lr=3e-3)
+    losses = fit_segformer(
+        model,
+        processor,
+        [d[0] for d in data],
+        [d[1] for d in data],
+        steps=400,
+        lr=3e-3,
+        batch_size=16,
+        seed=0,
+    )
     model.save_pretrained(folder)
     return folder, losses
 
@@ -101,4 +111,4 @@ def test_unknown_subject_label_is_refused(trained_segformer):
     folder, _ = trained_segformer
     model = SegformerForSemanticSegmentation.from_pretrained(folder)
     with pytest.raises(ValueError, match="subject_label 2"):
-        SegformerSegmenter(model, SegformerImageProcessor.from_pretrained(folder), 2, 4, "cpu")
+        SegformerSegmenter(model, SegformerImageProcessorPil.from_pretrained(folder), 2, 4, "cpu")

@@ -1,0 +1,33 @@
+"""The evaluation section of an experiment: which benchmark, how many images, which metric models.
+
+Images are sampled by ODE with the experiment's sampler (steps, shift, guidance, resolution; its eta is
+not used) from per-image initial noise that depends only on the evaluation seed and the item, so every
+model sees the same noise for the same item (paired comparisons).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cgrpo_core.data.config import DreamBenchConfig
+from cgrpo_core.rewards.config import RewardModels, dreambench_metric_models
+from cgrpo_core.schema import NOT_HASHED, Frozen
+
+__all__ = ["EvalConfig"]
+
+
+class EvalConfig(Frozen):
+    """DreamBench (or ToyBench) generation and its metrics (appendix A.2)."""
+
+    benchmark: DreamBenchConfig = Field(
+        DreamBenchConfig(), description="Where DreamBench lives and how its 750 items are formed."
+    )
+    metrics: RewardModels = Field(
+        dreambench_metric_models(),
+        description="Metric models: DINO v1 ViT-S/16 (DINO), CLIP ViT-B/32 (CLIP-I, CLIP-T), resize 256 + "
+        "centre-crop 224, HPSv3 (the authors' release and DreamBooth's protocol).",
+    )
+    seed: int = Field(0, description="Seed of the per-image initial noise (the same for every model).")
+    batch_size: int = Field(
+        16, ge=1, description="Images per transformer batch.", json_schema_extra=NOT_HASHED
+    )
