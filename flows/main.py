@@ -9,7 +9,7 @@
 Every result is addressed by content, so a rerun takes seconds. The trainers, the evaluation and the
 ``reproduce-paper`` deployments extend this job as they land.
 
-    python -m flows.main                  # the toy profile (about 15 minutes on 2 cores the first time)
+    python -m flows.main                  # the toy profile (15-25 minutes on 2 cores the first time)
     python -m flows.main --profile test   # the tests' sizes (about a minute)
 """
 
