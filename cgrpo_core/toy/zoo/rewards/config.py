@@ -240,6 +240,15 @@ class HPSv3TrainConfig(Frozen):
         "live ones (dogs, cats: only they have accessory prompts, and only ~2 in 15 subjects are live), "
         "one render each; (0, 0): no renders. A one-subject box pairs two of a subject's renders.",
     )
+    subject_change_templates: tuple[int, int] = Field(
+        (0, 0),
+        description="Of templates_per_subject, how many are drawn from the prompts that change the subject "
+        "itself (property; accessory, live classes only), for object and live classes; the rest uniformly. "
+        "A one-subject box of two such renders differs in the subject alone, which CLIP-T and the toy "
+        "HPSv3 find hardest (benchmarks/prompt_reward_rivals.py). (0, 0): the uniform draw. Tried (2, 6), "
+        "seeds 0 and 1: no better on accessorisation or property, worse on recontextualisation and SynCD "
+        "(docs/zoo.md).",
+    )
     render_corpus: bool = Field(
         False, description="Render the corpus world's subjects too (else the training world's only)."
     )
@@ -274,9 +283,10 @@ class HPSv3TrainConfig(Frozen):
             )
         if min(self.mix) < 0 or sum(self.mix) <= 0:
             raise ValueError(f"hpsv3 mix must be non-negative shares, got {self.mix}")
-        if min(self.templates_per_subject) < 0:
+        if min(self.templates_per_subject + self.subject_change_templates) < 0:
             raise ValueError(
-                f"hpsv3 templates_per_subject must be counts >= 0, got {self.templates_per_subject}"
+                f"hpsv3 templates_per_subject and subject_change_templates must be counts >= 0, got "
+                f"{self.templates_per_subject}, {self.subject_change_templates}"
             )
         return self
 

@@ -401,7 +401,7 @@ def training_renders(
                 seen.add(subject.key)
                 subjects.append((f"{k}/{set_id}", subject))
     rng = np.random.default_rng([cfg.seed, 37])
-    jobs = choose_templates(subjects, cfg.templates_per_subject, rng)
+    jobs = choose_templates(subjects, cfg.templates_per_subject, rng, cfg.subject_change_templates)
     return render_prompts(jobs, *world_render_size(worlds[0]), seed=(cfg.seed, 39), workers=workers)
 
 

@@ -111,15 +111,25 @@ def syncd_subjects(world_dir: str | Path) -> list[tuple[str, Subject]]:
 
 
 def choose_templates(
-    subjects: Sequence[tuple[str, Subject]], counts: tuple[int, int], rng: np.random.Generator
+    subjects: Sequence[tuple[str, Subject]],
+    counts: tuple[int, int],
+    rng: np.random.Generator,
+    changes: tuple[int, int] = (0, 0),
 ) -> list[RenderJob]:
     """Per subject, ``counts[0]`` (object classes) or ``counts[1]`` (live classes) distinct templates of its
-    DreamBench list drawn uniformly (all 25 when the count is higher), in list order."""
+    DreamBench list (all 25 when the count is higher), in list order: ``changes[0]`` / ``changes[1]`` of them
+    drawn from the templates that change the subject itself (property; accessorization, live classes
+    only), the rest uniformly from the remaining templates."""
     table, jobs = dreambench_templates(), []
     for name, subject in subjects:
         templates = subject_templates(subject, table)
-        count = min(counts[1] if CLASSES[subject.class_name].live else counts[0], len(templates))
-        chosen = np.sort(rng.choice(len(templates), size=count, replace=False))
+        live = int(CLASSES[subject.class_name].live)
+        count = min(counts[live], len(templates))
+        changing = [k for k, t in enumerate(templates) if spec_for_template(t).kind != "recontextualization"]
+        size = min(changes[live], count, len(changing))
+        first = rng.choice(changing, size=size, replace=False) if size else np.zeros(0, dtype=int)
+        rest = np.setdiff1d(np.arange(len(templates)), first)
+        chosen = np.sort(np.r_[first, rng.choice(rest, size=count - len(first), replace=False)])
         jobs.append((name, subject, tuple(templates[int(k)] for k in chosen)))
     return jobs
 

@@ -101,6 +101,25 @@ def test_choose_templates_draws_from_each_class_list():
     assert everything == subject_templates(DOG, table) == table.live_templates  # all, in list order
 
 
+def test_choose_templates_can_ask_for_subject_changing_templates():
+    def changing(templates):
+        return sum(spec_for_template(t).kind != "recontextualization" for t in templates)
+
+    for seed in range(5):
+        dog, teapot = choose_templates(
+            [("d", DOG), ("t", TEAPOT)], (10, 4), np.random.default_rng(seed), changes=(3, 8)
+        )
+        assert len(teapot[2]) == 10 and changing(teapot[2]) >= 3  # the object list has 5 property changes
+        assert len(dog[2]) == 4 and changing(dog[2]) == 4  # 8 asked, only 4 templates drawn
+        objects = dreambench_templates().object_templates
+        assert list(teapot[2]) == [t for t in objects if t in teapot[2]]  # in list order
+    # (0, 0): the uniform draw, unchanged
+    plain = choose_templates([("t", TEAPOT)], (4, 4), np.random.default_rng(1))
+    assert plain == choose_templates([("t", TEAPOT)], (4, 4), np.random.default_rng(1), changes=(0, 0))
+    uniform = np.random.default_rng(1).choice(25, size=4, replace=False)
+    assert plain[0][2] == tuple(dreambench_templates().object_templates[k] for k in np.sort(uniform))
+
+
 def _pool():
     """6 items: set 0 = items 0-2 (two share a prompt), set 1 = items 3-4, set 2 = item 5 alone."""
     images = np.arange(6, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
