@@ -104,7 +104,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "grpo.learning_rate": 2e-5,
         "grpo.timestep_fraction": 0.6,  # int(24 * 0.6) = 14 ...
         "grpo.skip_last_step": True,  # ... of the first 24 transitions
-        "grpo.grad_accum": 4,
+        "grpo.samples_per_update": 4,
         "sampler.same_group_noise": True,  # init_same_noise: true
     },
 }

@@ -115,7 +115,19 @@ class GRPOConfig(Frozen):
     )
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay (appendix A: 1e-4).")
     max_steps: int = Field(1250, ge=1, description="Optimiser steps (appendix A: 1250).")
-    grad_accum: int = Field(1, ge=1, description="Gradient accumulation (not in the paper; released: 4).")
+    inner_epochs: int = Field(
+        1,
+        ge=1,
+        description="Passes over a step's rollouts (neither the paper nor reference/NOTES.md states it).",
+    )
+    samples_per_update: int | None = Field(
+        None,
+        ge=1,
+        description="Consecutive samples whose losses one optimiser update averages (gradient "
+        "accumulation, cgrpo_core/training/grpo.py). None: all B x G samples of the step, one update per "
+        "inner epoch (the paper does not say). Released: 4 (gradient accumulation 4 over one-sample "
+        "micro-batches: 3 updates per 12-sample group).",
+    )
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm (released code: 1.0).")
     advantage: AdvantageConfig = AdvantageConfig()
     tdw: TDWConfig = TDWConfig()

@@ -1,0 +1,165 @@
+"""One GRPO step (section 3, Alg. 1) on the library's pieces: rollouts, rewards, advantages, updates.
+
+A step takes B conditions (one per (reference, prompt) pair) and:
+
+1. ``rollout``s a group of G SDE samples for each (no gradient);
+2. scores each group with an identity and a prompt reward, ``r_id`` and ``r_prompt`` ``[B, G]`` (the
+   caller's ``score`` function: the trainer passes ``RewardSet.score``, tests a known function of the
+   image);
+3. normalises each within its group (Eq. 8) and combines them per sampling step with the TDW weights
+   (Eq. 12) and the configured aggregation (``linear``: naive GRPO; ``sars``: Eq. 10-11), ``A [B, G, T]``;
+4. for ``grpo.inner_epochs`` passes, recomputes the log-probabilities of the trained transitions (the
+   K steps of ``train_steps``, the same for every sample of the step) with gradient and minimises the
+   clipped surrogate (Eq. 7) with AdamW.
+
+What one optimiser update accumulates: the samples are visited in order (group 0's G samples, then group
+1's, ...); each sample's loss is the mean over its K trained transitions, and an update averages the
+losses of ``grpo.samples_per_update`` consecutive samples (None: all B x G samples of the step, one update
+per inner epoch; the released trainer: 4, i.e. 3 updates per 12-sample group). The gradient is clipped
+to ``grpo.max_grad_norm`` before each update. At the first update of a step the parameters are those that
+sampled the rollouts, so its ratio is exactly 1 (fp32); later updates of the step are off-policy by the
+updates before them, which the ratio clip bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from cgrpo_core.advantages import combine_advantages, conflict_stats, group_normalize
+from cgrpo_core.losses import grpo_loss
+from cgrpo_core.policy.conditioning import Condition
+from cgrpo_core.policy.config import SamplerConfig
+from cgrpo_core.policy.loading import Policy
+from cgrpo_core.policy.sampling import Rollout, log_prob, rollout
+from cgrpo_core.schedules import tdw_weights
+from cgrpo_core.training.config import GRPOConfig
+from cgrpo_core.training.steps import train_steps
+
+__all__ = ["GroupScores", "StepResult", "UpdateStats", "grpo_step", "step_advantages", "update_policy"]
+
+# the step's B groups -> (r_id [B, G], r_prompt [B, G]), scored on each ``group.images`` (G, H, W, 3) uint8.
+GroupScores = Callable[[Sequence[Rollout]], tuple[Tensor, Tensor]]
+
+
+@dataclass(frozen=True)
+class UpdateStats:
+    """One optimiser update: the surrogate loss, the ratio's mean, the share of clipped ratios, the
+    approximate KL to the sampling policy (0.5 E[log_ratio^2]) and the gradient norm before clipping."""
+
+    loss: float
+    ratio: float
+    clip_fraction: float
+    approx_kl: float
+    grad_norm: float
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step did: the raw rewards ``[B, G]``, the combined advantages ``[B, G, T]``, the trained
+    step indices ``[K]``, the identity/prompt conflict statistics (Fig. 7a) and every update's stats
+    (``updates[0].ratio`` is the on-policy ratio, exactly 1 in fp32)."""
+
+    r_id: Tensor
+    r_prompt: Tensor
+    advantages: Tensor
+    steps: Tensor
+    conflict: dict[str, float]
+    updates: list[UpdateStats]
+
+
+def step_advantages(
+    r_id: Tensor, r_prompt: Tensor, grpo: GRPOConfig, num_steps: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(A [B, G, T], a_id [B, G], a_prompt [B, G])`` of the rewards ``[B, G]``: Eq. 8 per reward, then
+    the Eq. 12 weights per step and the configured aggregation (naive GRPO: ``linear``, ``static``)."""
+    eps, adv = grpo.advantage.std_eps, grpo.advantage
+    a_id, a_prompt = group_normalize(r_id.float(), eps), group_normalize(r_prompt.float(), eps)
+    w_id, w_prompt = tdw_weights(grpo.tdw, num_steps, dtype=torch.float32)
+    return combine_advantages(a_id, a_prompt, w_id, w_prompt, adv.method, adv.alpha, adv.clip), a_id, a_prompt
+
+
+def _chunks(total: int, size: int | None) -> list[range]:
+    size = total if size is None else size
+    return [range(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def update_policy(
+    policy: Policy,
+    groups: Sequence[Rollout],
+    advantages: Tensor,
+    steps: Tensor,
+    grpo: GRPOConfig,
+    optimizer: torch.optim.Optimizer,
+) -> list[UpdateStats]:
+    """One inner epoch over the step's samples (module docstring): ``[B, G, T]`` ``advantages``, the
+    trained ``steps`` ``[K]``; returns one :class:`UpdateStats` per optimiser update."""
+    group_size = groups[0].latents.shape[0]
+    order = [(b, g) for b in range(len(groups)) for g in range(group_size)]
+    params = policy.trainable_parameters()
+    out = []
+    for chunk in _chunks(len(order), grpo.samples_per_update):
+        optimizer.zero_grad(set_to_none=True)
+        parts = []
+        for k in chunk:
+            b, g = order[k]
+            group = groups[b]
+            samples = torch.full_like(steps, g)
+            new = log_prob(policy, group, samples, steps)  # (K,) with grad
+            old = group.log_probs[g, steps.to(group.log_probs.device)].to(new.device)
+            adv = advantages[b, g, steps.to(advantages.device)].to(new.device, new.dtype)
+            part = grpo_loss(new, old, adv, grpo.clip_range, grpo.kl_coef)
+            (part.loss / len(chunk)).backward()
+            parts.append(part)
+        if not all(bool(torch.isfinite(p.loss.detach())) for p in parts):
+            raise FloatingPointError("the GRPO loss is not finite")
+        norm = torch.nn.utils.clip_grad_norm_(params, grpo.max_grad_norm)
+        if not torch.isfinite(norm):
+            raise FloatingPointError("the gradient norm is not finite")
+        optimizer.step()
+        out.append(
+            UpdateStats(
+                loss=float(sum(float(p.loss.detach()) for p in parts) / len(parts)),
+                ratio=float(sum(float(p.ratio_mean) for p in parts) / len(parts)),
+                clip_fraction=float(sum(float(p.clip_fraction) for p in parts) / len(parts)),
+                approx_kl=float(sum(float(p.approx_kl) for p in parts) / len(parts)),
+                grad_norm=float(norm),
+            )
+        )
+    return out
+
+
+def grpo_step(
+    policy: Policy,
+    conds: Sequence[Condition],
+    score: GroupScores,
+    grpo: GRPOConfig,
+    sampler: SamplerConfig,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> StepResult:
+    """One GRPO step on the conditions ``conds`` (module docstring). ``generator`` draws the rollouts'
+    noise and the trained steps, so a seed fixes the step."""
+    if not conds:
+        raise ValueError("a GRPO step needs at least one (reference, prompt) condition")
+    groups = [rollout(policy, cond, grpo.group_size, sampler, generator) for cond in conds]
+    r_id, r_prompt = score(groups)
+    expected = (len(groups), grpo.group_size)
+    if tuple(r_id.shape) != expected or tuple(r_prompt.shape) != expected:
+        raise ValueError(
+            f"score must return two [B, G] = {list(expected)} reward tensors, got "
+            f"{list(r_id.shape)} and {list(r_prompt.shape)}"
+        )
+    for name, r in (("identity", r_id), ("prompt", r_prompt)):
+        if not bool(torch.isfinite(r).all()):
+            raise FloatingPointError(f"the {name} reward is not finite for some samples: {r.tolist()}")
+    advantages, a_id, a_prompt = step_advantages(r_id, r_prompt, grpo, sampler.num_steps)
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    steps = train_steps(grpo, sampler, torch.Generator().manual_seed(seed)).to(groups[0].latents.device)
+    updates = []
+    for _ in range(grpo.inner_epochs):
+        updates += update_policy(policy, groups, advantages, steps, grpo, optimizer)
+    return StepResult(r_id, r_prompt, advantages, steps, conflict_stats(a_id, a_prompt), updates)
