@@ -23,6 +23,7 @@ updates before them, which the ratio clip bounds.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -60,8 +61,10 @@ class UpdateStats:
 @dataclass(frozen=True)
 class StepResult:
     """What a step did: the raw rewards ``[B, G]``, the combined advantages ``[B, G, T]``, the trained
-    step indices ``[K]``, the identity/prompt conflict statistics (Fig. 7a) and every update's stats
-    (``updates[0].ratio`` is the on-policy ratio, exactly 1 in fp32)."""
+    step indices ``[K]``, the identity/prompt conflict statistics (Fig. 7a), every update's stats
+    (``updates[0].ratio`` is the on-policy ratio, exactly 1 in fp32) and the wall seconds of the step's
+    three parts: sampling (rollouts and decoding), reward (scoring) and update (advantages, the inner
+    epochs' forward and backward passes, the optimiser)."""
 
     r_id: Tensor
     r_prompt: Tensor
@@ -69,6 +72,7 @@ class StepResult:
     steps: Tensor
     conflict: dict[str, float]
     updates: list[UpdateStats]
+    seconds: dict[str, float]
 
 
 def step_advantages(
@@ -145,8 +149,11 @@ def grpo_step(
     noise and the trained steps, so a seed fixes the step."""
     if not conds:
         raise ValueError("a GRPO step needs at least one (reference, prompt) condition")
+    start = time.perf_counter()
     groups = [rollout(policy, cond, grpo.group_size, sampler, generator) for cond in conds]
+    sampled = time.perf_counter()
     r_id, r_prompt = score(groups)
+    scored = time.perf_counter()
     expected = (len(groups), grpo.group_size)
     if tuple(r_id.shape) != expected or tuple(r_prompt.shape) != expected:
         raise ValueError(
@@ -162,4 +169,9 @@ def grpo_step(
     updates = []
     for _ in range(grpo.inner_epochs):
         updates += update_policy(policy, groups, advantages, steps, grpo, optimizer)
-    return StepResult(r_id, r_prompt, advantages, steps, conflict_stats(a_id, a_prompt), updates)
+    seconds = {
+        "sampling": sampled - start,
+        "reward": scored - sampled,
+        "update": time.perf_counter() - scored,
+    }
+    return StepResult(r_id, r_prompt, advantages, steps, conflict_stats(a_id, a_prompt), updates, seconds)

@@ -69,6 +69,7 @@ def test_samples_per_update_sets_how_many_updates_a_step_makes(policy, settings)
         torch.Generator().manual_seed(1),
     )
     assert len(out.updates) == 3 and out.updates[0].ratio == 1.0
+    assert set(out.seconds) == {"sampling", "reward", "update"} and min(out.seconds.values()) > 0
 
 
 def test_naive_grpo_is_sars_with_alpha_zero_under_a_static_schedule(tiny_config, settings):
