@@ -37,17 +37,23 @@ def _adamw(policy, lr):
     return torch.optim.AdamW(policy.trainable_parameters(), lr=lr, weight_decay=0.0)
 
 
-def test_the_first_update_is_on_policy_and_later_ones_are_not(policy, settings):
-    grpo = _grpo(inner_epochs=2, learning_rate=1e-2, clip_range=0.2)
-    out = grpo_step(
+def _step(policy, settings, score, grpo, seed: int):
+    """One step on the two test conditions, AdamW at the section's learning rate."""
+    optimizer = _adamw(policy, grpo.learning_rate)
+    return grpo_step(
         policy,
         _conds(policy, settings),
-        _brightness,
+        score,
         grpo,
         settings,
-        _adamw(policy, 1e-2),
-        torch.Generator().manual_seed(0),
+        optimizer,
+        torch.Generator().manual_seed(seed),
     )
+
+
+def test_the_first_update_is_on_policy_and_later_ones_are_not(policy, settings):
+    grpo = _grpo(inner_epochs=2, learning_rate=1e-2, clip_range=0.2)
+    out = _step(policy, settings, _brightness, grpo, 0)
     assert len(out.updates) == 2  # samples_per_update None: one update per inner epoch
     assert (
         out.updates[0].ratio == 1.0 and out.updates[0].approx_kl == 0.0 and out.updates[0].clip_fraction == 0
@@ -58,16 +64,10 @@ def test_the_first_update_is_on_policy_and_later_ones_are_not(policy, settings):
 
 
 def test_samples_per_update_sets_how_many_updates_a_step_makes(policy, settings):
-    grpo = _grpo(samples_per_update=3)  # 2 groups x 4 samples = 8: updates of 3, 3 and 2 samples
-    out = grpo_step(
-        policy,
-        _conds(policy, settings),
-        _brightness,
-        grpo,
-        settings,
-        _adamw(policy, 1e-3),
-        torch.Generator().manual_seed(1),
-    )
+    grpo = _grpo(
+        samples_per_update=3, learning_rate=1e-3
+    )  # 2 groups x 4 samples = 8: updates of 3, 3 and 2 samples
+    out = _step(policy, settings, _brightness, grpo, 1)
     assert len(out.updates) == 3 and out.updates[0].ratio == 1.0
     assert set(out.seconds) == {"sampling", "reward", "update"} and min(out.seconds.values()) > 0
 
@@ -78,19 +78,13 @@ def test_naive_grpo_is_sars_with_alpha_zero_under_a_static_schedule(tiny_config,
         policy = load_policy(tiny_config)
         grpo = _grpo(
             **{"advantage.method": method, "advantage.alpha": 0.0, "tdw.schedule": "static"},
-            **{"tdw.w_max": 0.6, "tdw.w_min": 0.6},
+            **{"tdw.w_max": 0.6, "tdw.w_min": 0.6, "learning_rate": 1e-3},
         )
         ident = lambda groups: (_brightness(groups)[0], 1 - _brightness(groups)[0] ** 2)  # noqa: E731
-        out = grpo_step(
-            policy,
-            _conds(policy, settings),
-            ident,
-            grpo,
-            settings,
-            _adamw(policy, 1e-3),
-            torch.Generator().manual_seed(2),
-        )
+        initial = [p.detach().clone() for p in policy.trainable_parameters()]
+        out = _step(policy, settings, ident, grpo, 2)
         loras.append([p.detach().clone() for p in policy.trainable_parameters()])
+        assert not all(torch.equal(a, b) for a, b in zip(initial, loras[-1], strict=True))  # it trained
         advantages = out.advantages
     assert all(torch.equal(a, b) for a, b in zip(*loras, strict=True))
     # and the advantage is 0.4 a_id + 0.6 a_prompt at every step
@@ -101,26 +95,10 @@ def test_naive_grpo_is_sars_with_alpha_zero_under_a_static_schedule(tiny_config,
 def test_a_bad_reward_or_no_condition_stops_the_step(policy, settings):
     nan = lambda groups: (torch.full((len(groups), 4), float("nan")), torch.zeros(len(groups), 4))  # noqa: E731
     with pytest.raises(FloatingPointError, match="identity reward is not finite"):
-        grpo_step(
-            policy,
-            _conds(policy, settings),
-            nan,
-            GRPO,
-            settings,
-            _adamw(policy, 1e-3),
-            torch.Generator().manual_seed(0),
-        )
+        _step(policy, settings, nan, GRPO, 0)
     wrong = lambda groups: (torch.zeros(len(groups), 3), torch.zeros(len(groups), 3))  # noqa: E731
     with pytest.raises(ValueError, match=r"\[B, G\] = \[2, 4\]"):
-        grpo_step(
-            policy,
-            _conds(policy, settings),
-            wrong,
-            GRPO,
-            settings,
-            _adamw(policy, 1e-3),
-            torch.Generator().manual_seed(0),
-        )
+        _step(policy, settings, wrong, GRPO, 0)
     with pytest.raises(ValueError, match="at least one"):
         grpo_step(policy, [], _brightness, GRPO, settings, _adamw(policy, 1e-3), torch.Generator())
 
