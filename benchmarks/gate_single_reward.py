@@ -65,8 +65,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=3, help="held-out prompts per ToyBench subject")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="grpo field=value (JSON value)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     cfg = experiment_config("toy")
     changes = {"advantage.method": "linear", "tdw.schedule": "static", "tdw.w_max": 0.5, "tdw.w_min": 0.5}
     changes |= {"learning_rate": 3e-4, "clip_range": 1e-3, "inner_epochs": 2}

@@ -9,6 +9,7 @@ Sections (each defined beside the code it configures, each ``extra="forbid"`` wi
 - ``grpo``, ``sft``, ``rpo``  :mod:`cgrpo_core.training.config`: the method's section (``method`` picks it)
 - ``evaluation``  :class:`~cgrpo_core.evaluation.config.EvalConfig`: benchmark, metric models, seeds
 - ``toy``         :class:`~cgrpo_core.toy.config.ToyConfig`: toy world and zoo (read with ``weights=toy_zoo``)
+- ``run``         :class:`~cgrpo_core.training.config.TrainRunConfig`: checkpoints, held-out checks (unhashed)
 - ``seed``, ``method``, ``weights``; ``name`` and ``profile`` are labels (not hashed).
 
 Presets (:data:`PRESETS`, :func:`paper_default`, :func:`released_code`) and profiles (:data:`PROFILES`) are
@@ -35,7 +36,7 @@ from cgrpo_core.rewards.config import RewardsConfig, used_sections
 from cgrpo_core.schema import NOT_HASHED, Frozen, Profile, config_hash, override
 from cgrpo_core.store import folder_fingerprint
 from cgrpo_core.toy.config import ToyConfig
-from cgrpo_core.training.config import GRPOConfig, RPOConfig, SFTConfig
+from cgrpo_core.training.config import GRPOConfig, RPOConfig, SFTConfig, TrainRunConfig
 
 __all__ = [
     "PRESETS",
@@ -79,6 +80,11 @@ class ExperimentConfig(Frozen):
     rpo: RPOConfig = RPOConfig()
     evaluation: EvalConfig = EvalConfig()
     toy: ToyConfig = ToyConfig()
+    run: TrainRunConfig = Field(
+        TrainRunConfig(),
+        description="Checkpoints, held-out checks and processes of a training run (not hashed).",
+        json_schema_extra=NOT_HASHED,
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
@@ -117,7 +123,17 @@ _TOY_SIZES: dict[str, Any] = {
     "policy.gradient_checkpointing": False,  # ~40% faster on the toy model, memory is no concern
     "sampler.num_steps": 10,
     "sampler.resolution": 64,
-    "grpo.max_steps": 200,
+    # Toy GRPO (issue 12, docs/training.md): the smallest batches with which single-reward GRPO moved
+    # held-out DINO-Seg (4 pairs x G 16, 4 inner epochs); the paper's clip range 1e-4 and lr 1e-5 are for
+    # a 12B model, and on the toy LoRA neither the clip nor gradient clipping acted at lr 3e-4.
+    "grpo.prompts_per_step": 4,
+    "grpo.group_size": 16,
+    "grpo.inner_epochs": 4,
+    "grpo.learning_rate": 3e-4,
+    "grpo.clip_range": 1e-3,
+    "grpo.max_steps": 60,
+    "run.checkpoint_every": 10,
+    "run.heldout_every": 20,
     # Filter thresholds on the toy scorers' scales (the zoo's DINO-Seg model and aesthetic head) and
     # SynCD's image scope, measured on the default toy world (docs/data.md).
     "data.filter.dino_min": 0.6,
@@ -129,7 +145,16 @@ _TEST_SIZES: dict[str, Any] = {
     "sampler.num_steps": 4,
     "sampler.resolution": 32,
     "grpo.group_size": 4,
+    "grpo.prompts_per_step": 2,
+    "grpo.inner_epochs": 1,
     "grpo.max_steps": 2,
+    "run.checkpoint_every": 1,
+    "run.heldout_every": 2,
+    "sft.batch_size": 2,
+    "sft.max_steps": 2,
+    "rpo.batch_size": 2,
+    "rpo.max_steps": 2,
+    "rpo.candidates": 2,
     # The model-free baseline scorers: seconds, no reward zoo needed to prepare data.
     "data.score.identity_scorer": "histogram",
     "data.score.aesthetic_scorer": "noise",

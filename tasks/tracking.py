@@ -130,16 +130,27 @@ def mlflow_run(
     run_name: str,
     tags: Mapping[str, Any] | None = None,
     parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
 ) -> Iterator[RunHandle]:
-    """Open a run (FINISHED on success, FAILED on an exception), after sweeping stale runs."""
+    """Open a run (FINISHED on success, FAILED on an exception), after sweeping stale runs.
+
+    ``resume_run_id``: continue that run (a resumed training run) instead of creating one: it is set
+    RUNNING again, with this process's host and pid, and keeps everything it logged."""
     client = _client()
     experiment_id = _experiment_id(client, experiment)
     sweep_stale_runs(client, experiment_id)
     all_tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **(tags or {})}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()})
-    handle = RunHandle(client, run.info.run_id, experiment_id)
+    if resume_run_id is not None:
+        client.update_run(resume_run_id, status="RUNNING")
+        handle = RunHandle(client, resume_run_id, experiment_id)
+        handle.set_tags(all_tags)
+    else:
+        run = client.create_run(
+            experiment_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()}
+        )
+        handle = RunHandle(client, run.info.run_id, experiment_id)
     try:
         yield handle
     except BaseException as err:

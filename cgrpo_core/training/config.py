@@ -23,6 +23,7 @@ __all__ = [
     "SFTConfig",
     "ScheduleName",
     "TDWConfig",
+    "TrainRunConfig",
 ]
 
 AdvantageMethod = Literal["linear", "sars", "min", "max", "harmonic"]  # = advantages.AGGREGATORS
@@ -138,6 +139,9 @@ class SFTConfig(Frozen):
 
     batch_size: int = Field(8, ge=1, description="Pairs per optimiser step (Table 8: batch size 8).")
     epochs: int = Field(2, ge=1, description="Passes over the training list (Table 8: 2 epochs).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimiser steps (None: all the epochs; test sizes)."
+    )
     learning_rate: float = Field(
         1e-5, gt=0, description="AdamW learning rate (not stated for SFT; the paper's GRPO value)."
     )
@@ -154,10 +158,50 @@ class RPOConfig(Frozen):
     """
 
     candidates: int = Field(4, ge=2, description="Base-model samples per (reference, prompt) to rank.")
+    reward_lambda: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="lambda of RPO's lambda-Harmonic reward 1 / (lambda / r_id + (1 - lambda) / r_prompt) "
+        "that ranks the candidates: the identity reward's weight (RPO, Miao et al. 2024; its release's "
+        "reward_lambda default: 0.3, the lambda of its validation reward; its train.py labels pairs with "
+        "lambda 0, text alignment alone, which is no harmonic mean, while appendix A.2 ranks by one).",
+    )
+    candidate_reference: bool = Field(
+        False,
+        description="Condition the candidates on the pair's reference photo too. False: appendix A.2, the "
+        "frozen UNO base generates the candidates 'conditioned solely on text prompts' (as RPO samples its "
+        "base model from prompts alone); training always conditions on prompt and reference.",
+    )
     beta: float = Field(1.0, gt=0, description="DPO temperature on the error margin (RPO release: 1).")
     sim_weight: float = Field(1.0, ge=0, description="Weight of the similarity loss (RPO release: 1).")
     batch_size: int = Field(8, ge=1, description="Preference pairs per optimiser step.")
     epochs: int = Field(2, ge=1, description="Passes over the preference pairs (as SFT, Table 8).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimiser steps (None: all the epochs; test sizes)."
+    )
     learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate (the paper's GRPO value).")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay (appendix A: 1e-4).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm (released code: 1.0).")
+
+
+class TrainRunConfig(Frozen):
+    """How a training run is driven and watched; none of it changes the trained LoRA (not hashed)."""
+
+    checkpoint_every: int = Field(
+        50, ge=1, description="Optimiser steps between checkpoints (and after the last step)."
+    )
+    heldout_every: int = Field(
+        50,
+        ge=0,
+        description="Optimiser steps between held-out checks (0: none); one also runs before the first "
+        "step and after the last.",
+    )
+    heldout_prompts_per_subject: int = Field(
+        1, ge=1, le=25, description="Held-out benchmark prompts per subject (evenly spaced)."
+    )
+    heldout_samples: int = Field(2, ge=1, description="ODE samples per held-out item.")
+    heldout_seed: int = Field(1234, description="Seed of the held-out samples' noise (fixed per item).")
+    processes: int = Field(
+        1, ge=1, description="Data-parallel processes the train flow launches (torchrun; one per GPU)."
+    )

@@ -19,6 +19,11 @@ per inner epoch; the released trainer: 4, i.e. 3 updates per 12-sample group). T
 to ``grpo.max_grad_norm`` before each update. At the first update of a step the parameters are those that
 sampled the rollouts, so its ratio is exactly 1 (fp32); later updates of the step are off-policy by the
 updates before them, which the ratio clip bounds.
+
+Data parallel (:mod:`cgrpo_core.training.distributed`): each rank runs this step on its share of the
+step's groups and the gradients of each update are averaged over the ranks. With ``samples_per_update``
+None (one update per inner epoch) that is the update one process makes on all the groups; with a
+number, each update averages that many samples per rank (the released trainer's per-GPU accumulation).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from cgrpo_core.policy.loading import Policy
 from cgrpo_core.policy.sampling import Rollout, log_prob, rollout
 from cgrpo_core.schedules import tdw_weights
 from cgrpo_core.training.config import GRPOConfig
+from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist
 from cgrpo_core.training.steps import train_steps
 
 __all__ = ["GroupScores", "StepResult", "UpdateStats", "grpo_step", "step_advantages", "update_policy"]
@@ -60,7 +66,8 @@ class UpdateStats:
 
 @dataclass(frozen=True)
 class StepResult:
-    """What a step did: the raw rewards ``[B, G]``, the combined advantages ``[B, G, T]``, the trained
+    """What a step did: the raw rewards and their group-normalised advantages ``[B, G]``, the combined
+    advantages ``[B, G, T]``, the trained
     step indices ``[K]``, the identity/prompt conflict statistics (Fig. 7a), every update's stats
     (``updates[0].ratio`` is the on-policy ratio, exactly 1 in fp32) and the wall seconds of the step's
     three parts: sampling (rollouts and decoding), reward (scoring) and update (advantages, the inner
@@ -68,6 +75,8 @@ class StepResult:
 
     r_id: Tensor
     r_prompt: Tensor
+    a_id: Tensor
+    a_prompt: Tensor
     advantages: Tensor
     steps: Tensor
     conflict: dict[str, float]
@@ -98,9 +107,11 @@ def update_policy(
     steps: Tensor,
     grpo: GRPOConfig,
     optimizer: torch.optim.Optimizer,
+    dist: Dist = SINGLE_PROCESS,
 ) -> list[UpdateStats]:
     """One inner epoch over the step's samples (module docstring): ``[B, G, T]`` ``advantages``, the
-    trained ``steps`` ``[K]``; returns one :class:`UpdateStats` per optimiser update."""
+    trained ``steps`` ``[K]``; returns one :class:`UpdateStats` per optimiser update. In a data-parallel
+    run each rank passes its own groups and the gradients are averaged over the ranks before clipping."""
     group_size = groups[0].latents.shape[0]
     order = [(b, g) for b in range(len(groups)) for g in range(group_size)]
     params = policy.trainable_parameters()
@@ -120,6 +131,7 @@ def update_policy(
             parts.append(part)
         if not all(bool(torch.isfinite(p.loss.detach())) for p in parts):
             raise FloatingPointError("the GRPO loss is not finite")
+        dist.all_reduce_grads(params)
         norm = torch.nn.utils.clip_grad_norm_(params, grpo.max_grad_norm)
         if not torch.isfinite(norm):
             raise FloatingPointError("the gradient norm is not finite")
@@ -143,14 +155,29 @@ def grpo_step(
     grpo: GRPOConfig,
     sampler: SamplerConfig,
     optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
+    generator: torch.Generator | Sequence[torch.Generator],
+    steps: Tensor | None = None,
+    dist: Dist = SINGLE_PROCESS,
 ) -> StepResult:
-    """One GRPO step on the conditions ``conds`` (module docstring). ``generator`` draws the rollouts'
-    noise and the trained steps, so a seed fixes the step."""
+    """One GRPO step on the conditions ``conds`` (module docstring).
+
+    ``generator`` draws the rollouts' noise: one generator for every group, or one per condition (the
+    trainer's, seeded by step and pair, so a group's samples do not depend on which process draws it).
+    ``steps``: the trained step indices ``[K]`` (None: drawn from the single ``generator`` after the
+    rollouts). ``dist``: a data-parallel run's place; the gradients are averaged over its ranks.
+    """
     if not conds:
         raise ValueError("a GRPO step needs at least one (reference, prompt) condition")
+    generators = [generator] * len(conds) if isinstance(generator, torch.Generator) else list(generator)
+    if len(generators) != len(conds):
+        raise ValueError(f"{len(generators)} generators for {len(conds)} conditions: pass one per condition")
+    if steps is None and not isinstance(generator, torch.Generator):
+        raise ValueError("with one generator per condition, pass the trained steps too")
     start = time.perf_counter()
-    groups = [rollout(policy, cond, grpo.group_size, sampler, generator) for cond in conds]
+    groups = [
+        rollout(policy, cond, grpo.group_size, sampler, gen)
+        for cond, gen in zip(conds, generators, strict=True)
+    ]
     sampled = time.perf_counter()
     r_id, r_prompt = score(groups)
     scored = time.perf_counter()
@@ -164,14 +191,17 @@ def grpo_step(
         if not bool(torch.isfinite(r).all()):
             raise FloatingPointError(f"the {name} reward is not finite for some samples: {r.tolist()}")
     advantages, a_id, a_prompt = step_advantages(r_id, r_prompt, grpo, sampler.num_steps)
-    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
-    steps = train_steps(grpo, sampler, torch.Generator().manual_seed(seed)).to(groups[0].latents.device)
+    if steps is None:
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+        steps = train_steps(grpo, sampler, torch.Generator().manual_seed(seed))
+    steps = steps.to(groups[0].latents.device)
     updates = []
     for _ in range(grpo.inner_epochs):
-        updates += update_policy(policy, groups, advantages, steps, grpo, optimizer)
+        updates += update_policy(policy, groups, advantages, steps, grpo, optimizer, dist)
     seconds = {
         "sampling": sampled - start,
         "reward": scored - sampled,
         "update": time.perf_counter() - scored,
     }
-    return StepResult(r_id, r_prompt, advantages, steps, conflict_stats(a_id, a_prompt), updates, seconds)
+    conflict = conflict_stats(a_id, a_prompt)
+    return StepResult(r_id, r_prompt, a_id, a_prompt, advantages, steps, conflict, updates, seconds)

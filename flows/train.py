@@ -1,0 +1,93 @@
+"""Flow ``train``: one table row's model, trained once per content (or returned), logged to MLflow.
+
+    python -m flows.train ROW [--profile toy|test|paper] [--preset paper_default|released_code] [--seed N]
+                              [--set dotted.key=value ...]
+    python -m flows.train table-2/naive-1-1 --profile test --set grpo.max_steps=6
+    python -m flows.train --list            # every row id, grouped by the model it trains
+
+ROW is ``table-N/<row>`` (cgrpo_core/rows.py; the README lists them). The config is the preset at the
+profile's sizes, then the row's changes, then ``--seed`` and ``--set``. Toy and test profiles: the toy
+zoo (built once) gives the weights and the toy SynCD's filtered list the training pairs; held-out checks
+use ToyBench. Paper profile: ``policy``/``rewards`` name the weights, ``data.syncd_root`` the SynCD
+download, ``evaluation.benchmark.root`` DreamBench (without it there is no held-out check).
+
+The last line printed is the result folder (``lora/`` holds the LoRA in diffusers format). A killed run,
+run again with the same arguments, continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from prefect import flow
+
+from cgrpo_core.config import PRESETS, PROFILES, ExperimentConfig
+from cgrpo_core.data.dreambench import bench_files
+from cgrpo_core.rows import get_row, not_run_reason, row_config, same_model
+from cgrpo_core.toy.zoo.weights import with_toy_weights
+from flows.cli import parse_changes
+from flows.data import prepare_syncd
+from tasks.data import make_toy_world
+from tasks.training import train_model
+from tasks.zoo import build_policy_zoo, build_reward_zoo
+
+
+@flow(name="train", log_prints=True)
+def train_row(row_id: str, config: ExperimentConfig) -> str:
+    """Train ``row_id`` as ``config`` describes (weights resolved here); returns its result folder."""
+    reason = not_run_reason(get_row(row_id))
+    if reason is not None:
+        raise ValueError(f"{row_id} is {reason}")
+    world = None
+    if config.weights == "toy_zoo":
+        world = make_toy_world(config.toy.world)
+        reward_zoo = build_reward_zoo(config.toy.zoo.rewards, world)
+        policy_zoo = build_policy_zoo(config.toy.zoo.policy, world)
+        resolved = with_toy_weights(config, policy_zoo, reward_zoo)
+    else:
+        resolved = config
+    image_root = config.data.syncd_root or str(Path(world or make_toy_world(config.toy.world)) / "syncd")
+    filtered = prepare_syncd(config)
+    benchmark = config.evaluation.benchmark
+    bench = None
+    if benchmark.root is not None or world is not None:
+        root, prompts, protocol = bench_files(
+            benchmark.root, benchmark.prompts_file, benchmark.protocol_file, world
+        )
+        bench = (str(root), str(prompts), str(protocol))
+    else:
+        print("no evaluation.benchmark.root: training without held-out checks")
+    folder = train_model(row_id, resolved, f"{filtered}/train.json", image_root, bench)
+    print(f"{row_id}: {folder}")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> str | None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("row", nargs="?", help="table-N/<row>, e.g. table-2/customized-grpo")
+    parser.add_argument("--list", action="store_true", help="list the rows and exit")
+    parser.add_argument("--profile", default="toy", choices=list(PROFILES))
+    parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
+    parser.add_argument("--seed", type=int, help="the run's seed (default 0)")
+    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    if args.list or not args.row:
+        for group in same_model(args.profile, args.preset):
+            print("  ".join(group))
+        return None
+    try:
+        row = get_row(args.row)
+        changes = ({"seed": args.seed} if args.seed is not None else {}) | parse_changes(args.changes)
+        config = row_config(row, args.profile, args.preset, changes)
+    except (KeyError, ValueError) as err:
+        raise SystemExit(f"cannot train {args.row}: {err}") from None
+    folder = train_row(args.row, config)
+    print(folder)
+    return folder
+
+
+if __name__ == "__main__":
+    main()
