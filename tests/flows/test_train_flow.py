@@ -162,3 +162,26 @@ def test_the_base_row_trains_nothing(naive_row):
     folder = Path(main(["table-2/uno-base", "--profile", "test"]))
     assert json.loads((folder / "run.json").read_text())["method"] == "base"
     assert not (folder / "lora").exists()
+
+
+def test_two_torchrun_processes_train_the_single_process_lora(naive_row, tmp_path):
+    """The launch helper's command (torchrun, gloo on CPU): the row's 2 pairs per step split over 2 ranks
+    give the LoRA of the single-process run, within the tolerance derived below."""
+    from cgrpo_core.training.distributed import launch_command
+
+    spec = _spec(naive_row, tmp_path / "dp", 2)  # the naive row's config: 2 steps, seed 0
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'dp.db'}", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        launch_command(2, "tasks.train_worker", [str(spec)]), cwd=REPO_ROOT, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    lora = "lora/pytorch_lora_weights.safetensors"
+    one, two = load_file(Path(naive_row) / lora), load_file(tmp_path / "dp" / lora)
+    assert one.keys() == two.keys()
+    # The all-reduce sums the gradients in another order. Within a group the advantages sum to 0, so some
+    # gradient elements nearly cancel and keep only rounding; AdamW divides by the gradient's RMS, so such
+    # an element's update may differ by a share of its full size, lr per step. Bound: 1% of lr x steps.
+    config = json.loads(spec.read_text())["config"]["grpo"]
+    bound = 0.01 * config["learning_rate"] * config["max_steps"]
+    assert max(float((one[k] - two[k]).abs().max()) for k in one) < bound
+    assert any(float(one[k].abs().sum()) > 0 for k in one if "lora_B" in k)

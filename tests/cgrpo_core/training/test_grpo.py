@@ -132,3 +132,16 @@ def test_grpo_raises_a_known_function_of_the_image(policy, settings):
         float(torch.stack([t.r_id.mean() for t in part]).mean()) for part in (trained[:5], trained[-5:])
     )
     assert last > first + 0.01  # the trained reward rose too
+
+
+def test_the_first_update_is_on_policy_in_bf16_on_cpu(tiny_folder, settings):
+    """bf16 weights (the paper profile's dtype): the log-probs are computed in fp32 from a bf16 velocity, and
+    on CPU the recomputation's velocity equals the rollout's, so the ratio is exactly 1 here too. On GPUs a
+    different batch shape may pick other kernels; docs/training.md derives the tolerance for that case."""
+    from cgrpo_core.policy import PolicyConfig
+
+    bf16 = load_policy(
+        PolicyConfig(model_folder=str(tiny_folder), uno_lora=None, dtype="bfloat16", lora_rank=4)
+    )
+    out = _step(bf16, settings, _brightness, _grpo(learning_rate=1e-3), 0)
+    assert out.updates[0].ratio == 1.0 and out.updates[0].approx_kl == 0.0
