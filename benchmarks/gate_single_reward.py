@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="grpo field=value (JSON value)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--eta", type=float, help="the rollouts' SDE noise (default: the toy profile's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = experiment_config("toy")
@@ -73,6 +74,8 @@ def main() -> None:
     changes |= {"learning_rate": 3e-4, "clip_range": 1e-3, "inner_epochs": 2}
     changes |= {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     grpo = override(cfg.grpo, changes)
+    if args.eta is not None:
+        cfg = override(cfg, {"sampler.eta": args.eta})
     policy = load_policy(base_policy_config(args.policy_zoo, cfg.policy))
     rewards = RewardSet(zoo_reward_models(args.reward_zoo))
     bench = args.toy_world / "toybench"
@@ -129,7 +132,8 @@ def main() -> None:
     kinds = np.asarray([it.kind for it in items])
     print(
         f"\n{args.reward} only, {args.steps} steps x {args.pairs} pairs x G {grpo.group_size}, "
-        f"seed {args.seed}, "
+        f"seed {args.seed}, eta {cfg.sampler.eta}, lr {grpo.learning_rate}, clip {grpo.clip_range}, "
+        f"inner epochs {grpo.inner_epochs}, "
         f"{time.perf_counter() - start:.0f} s; held-out {len(items)} items: after - before (+- s.e.)"
     )
     for label, sel in [("all", np.ones(len(items), bool))] + [(k, kinds == k) for k in sorted(set(kinds))]:

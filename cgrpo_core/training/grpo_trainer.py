@@ -3,8 +3,9 @@ schedule settings (``grpo.advantage``, ``grpo.tdw``), so a comparison measures t
 
 Step s (0-based) of a run with seed S:
 
-1. takes the P = ``grpo.prompts_per_step`` pairs ``step_pairs(n, P, S, s)`` of the training list (this
-   rank's share of them in a data-parallel run);
+1. takes the P pairs ``step_pairs(n, P, S, s)`` of the training list, P = ``grpo.prompts_per_step`` x
+   the number of processes (appendix A: one pair per GPU; 8 GPUs); each process trains its own
+   ``grpo.prompts_per_step`` of them;
 2. encodes each pair's condition (prompt + reference) once;
 3. rolls out a group of G = ``grpo.group_size`` per pair from a generator seeded by (S, s, the pair's
    place in the step), and draws the trained steps from one seeded by (S, s);
@@ -108,11 +109,6 @@ class GRPOTrainer:
     ):
         if not pairs:
             raise ValueError("the training list is empty: run prepare-syncd (or loosen data.filter) first")
-        if grpo.prompts_per_step % dist.world:
-            raise ValueError(
-                f"grpo.prompts_per_step ({grpo.prompts_per_step}) must be a multiple of the number of "
-                f"processes ({dist.world}): a group is trained on one process"
-            )
         self.policy, self.pairs, self.score, self.reward_names = policy, list(pairs), score, reward_names
         self.grpo, self.sampler, self.seed, self.dist = grpo, sampler, seed, dist
         self.total_steps = grpo.max_steps
@@ -120,12 +116,17 @@ class GRPOTrainer:
             policy.trainable_parameters(), grpo.learning_rate, grpo.weight_decay
         )
 
+    @property
+    def pairs_per_step(self) -> int:
+        """The step's pairs over all processes: ``grpo.prompts_per_step`` per process (appendix A)."""
+        return self.grpo.prompts_per_step * self.dist.world
+
     def position(self, steps_done: int) -> int:
-        return steps_done * self.grpo.prompts_per_step
+        return steps_done * self.pairs_per_step
 
     def step(self, step: int) -> dict[str, float]:
         start = time.perf_counter()
-        chosen = step_pairs(len(self.pairs), self.grpo.prompts_per_step, self.seed, step)
+        chosen = step_pairs(len(self.pairs), self.pairs_per_step, self.seed, step)
         places = shard(list(enumerate(chosen)), self.dist.rank, self.dist.world)
         pairs = [self.pairs[index] for _, index in places]
         references = [Image.open(p.reference).convert("RGB") for p in pairs]

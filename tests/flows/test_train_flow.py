@@ -169,7 +169,10 @@ def test_two_torchrun_processes_train_the_single_process_lora(naive_row, tmp_pat
     give the LoRA of the single-process run, within the tolerance derived below."""
     from cgrpo_core.training.distributed import launch_command
 
-    spec = _spec(naive_row, tmp_path / "dp", 2)  # the naive row's config: 2 steps, seed 0
+    spec = _spec(naive_row, tmp_path / "dp", 2)  # the naive row's config: 2 steps, seed 0, 2 pairs a step
+    data = json.loads(spec.read_text())
+    data["config"]["grpo"]["prompts_per_step"] = 1  # per process: the same 2 pairs a step
+    spec.write_text(json.dumps(data))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'dp.db'}", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         launch_command(2, "tasks.train_worker", [str(spec)]), cwd=REPO_ROOT, env=env, capture_output=True

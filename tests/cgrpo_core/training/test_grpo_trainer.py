@@ -105,7 +105,8 @@ def _rank(rank, world, port, config, settings, pairs, out):
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        trainer = _trainer(config, settings, pairs, dist=Dist(rank, world))
+        per_rank = override(GRPO, {"prompts_per_step": GRPO.prompts_per_step // world})  # same global batch
+        trainer = _trainer(config, settings, pairs, dist=Dist(rank, world), grpo=per_rank)
         history = train(trainer, 2, out / f"rank{rank}", checkpoint_every=2, is_writer=rank == 0)
         if rank == 0:
             torch.save(trainable_state(trainer.policy), out / "lora.pt")

@@ -36,7 +36,9 @@ SEED = 3
 
 
 def _rpo(**changes):
-    return override(RPO, {"batch_size": 2, "candidates": 4, "max_steps": None, "learning_rate": 1e-3, **changes})
+    return override(
+        RPO, {"batch_size": 2, "candidates": 4, "max_steps": None, "learning_rate": 1e-3, **changes}
+    )
 
 
 @pytest.fixture(autouse=True)
