@@ -127,13 +127,15 @@ def plot_training_curve(curve: list[tuple[int, float]], title: str, ylabel: str 
     return fig
 
 
-def plot_step_metrics(history: list[dict[str, float]], panels: dict[str, list[str]], title: str) -> Figure:
+def plot_step_metrics(
+    history: list[tuple[int, dict[str, float]]], panels: dict[str, list[str]], title: str
+) -> Figure:
     """One panel per entry of ``panels`` (panel title -> metric names), each metric against the optimiser
-    step (``history[k]`` is step k + 1); metrics a step did not log (held-out checks) are skipped there."""
+    step: ``history`` is ``[(step, metrics)]``; metrics a step did not log (held-out checks) are skipped."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, (panel, names) in zip(axes[0], panels.items(), strict=True):
         for name in names:
-            points = [(k + 1, m[name]) for k, m in enumerate(history) if name in m]
+            points = [(step, m[name]) for step, m in history if name in m]
             if points:
                 steps, values = zip(*points, strict=True)
                 ax.plot(steps, values, marker="o" if len(points) < 15 else None, ms=3, lw=1.2, label=name)

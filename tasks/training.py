@@ -58,6 +58,7 @@ TRAINING_CODE = (
     "cgrpo_core.training.loop",
 )
 PROGRESS = "progress/step"  # logged with every step's metrics: the last step MLflow holds
+START_METRICS = "heldout_start.json"  # the held-out check before the first step
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,9 @@ def _last_logged_step(handle) -> int:
     return max((m.step for m in history), default=-1)
 
 
-def _curves(history: list[dict[str, float]], config: ExperimentConfig, row: str, path: Path) -> Path:
+def _curves(
+    history: list[tuple[int, dict[str, float]]], config: ExperimentConfig, row: str, path: Path
+) -> Path:
     names = (config.rewards.id, config.rewards.prompt)
     panels = {"loss": ["loss"]}
     if config.method == "grpo":
@@ -196,7 +199,9 @@ def _train_logged(spec, config, policy, pairs, rewards, folder, dist, handle) ->
     def on_start(done: int) -> None:
         bar.update(done)
         if dist.is_main and done == 0 and heldout_due(0):
-            log(0, heldout())
+            before = heldout()
+            atomic_write_json(folder / START_METRICS, before)  # kept for the curves of a resumed run
+            log(0, before)
 
     def on_step(step: int, metrics: dict[str, float]) -> None:
         if dist.is_main and heldout_due(step) and step > logged:
@@ -212,7 +217,11 @@ def _train_logged(spec, config, policy, pairs, rewards, folder, dist, handle) ->
         bar.close()
     if dist.is_main:
         save_lora(policy.transformer, folder / "lora")
-        handle.log_artifact(_curves(history, config, spec.row, folder / "curves.png"), "figures")
+        start = folder / START_METRICS
+        points = ([(0, json.loads(start.read_text()))] if start.is_file() else []) + list(
+            enumerate(history, start=1)
+        )
+        handle.log_artifact(_curves(points, config, spec.row, folder / "curves.png"), "figures")
         handle.log_metrics({"steps": len(history)}, step=len(history))
 
 
