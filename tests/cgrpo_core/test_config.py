@@ -231,11 +231,13 @@ PROFILE_FIELDS = {
     "grpo.max_steps",
     # the toy optimiser defaults (issue 12: a tiny LoRA needs its own lr, clip range and batches)
     "grpo.prompts_per_step",
+    "sampler.eta",
     "grpo.inner_epochs",
     "grpo.learning_rate",
     "grpo.clip_range",
     "run.checkpoint_every",
     "run.heldout_every",
+    "run.heldout_samples",
     # test sizes of SFT and RPO
     "sft.batch_size",
     "sft.max_steps",
@@ -312,6 +314,7 @@ def test_a_trained_model_key_ignores_what_does_not_train_it(tmp_path):
         {"data.filter.top_k": 5},
         {"toy.world.seed": 4},
         {"name": "renamed"},
+        {"run.checkpoint_every": 3, "run.heldout_every": 7, "run.processes": 8},
     ):
         assert training_key(override(cfg, change), "list") == key, change
     for change in (
