@@ -77,7 +77,7 @@ def test_rows_that_are_not_run_say_why(monkeypatch):
 def test_the_readme_lists_every_row():
     from tests.conftest import REPO_ROOT
 
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
     missing = [row.id for row in ROWS.values() if not row.reported_only and f"`{row.id}`" not in readme]
     assert not missing, f"add these rows to the README's list: {missing}"
     assert all(row.label in readme for row in ROWS.values() if row.reported_only)
