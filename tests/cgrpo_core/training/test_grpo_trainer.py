@@ -128,3 +128,24 @@ def test_two_processes_train_the_lora_one_process_trains(tiny_config, settings, 
     assert not all(torch.equal(a[k], initial[k]) for k in a)
     for key in ("reward/dino_seg_mean", "reward/hpsv3_std", "conflict/conflict", "loss"):  # gathered metrics
         assert two[1][key] == pytest.approx(one[1][key], rel=1e-4, abs=1e-6), key
+
+
+def test_a_non_finite_loss_stops_the_run_naming_the_step(tiny_config, settings, tmp_path, monkeypatch):
+    import cgrpo_core.training.grpo as grpo_module
+
+    real, calls = grpo_module.grpo_loss, {"n": 0}
+
+    def nan_from_step_2(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] > 2 * GRPO.group_size:  # every sample of step 1 is fine
+            return type(out)(out.loss * float("nan"), *list(vars(out).values())[1:])
+        return out
+
+    monkeypatch.setattr(grpo_module, "grpo_loss", nan_from_step_2)
+    trainer = _trainer(tiny_config, settings, _pairs(tmp_path / "img"))
+    with pytest.raises(TrainingError, match=r"step 2: the GRPO loss is not finite"):
+        train(trainer, 3, tmp_path / "run", checkpoint_every=1, on_step=lambda s, m: None)
+    last = latest_checkpoint(tmp_path / "run")
+    assert last.name == "step-000001"
+    assert all(bool(torch.isfinite(v).all()) for v in torch.load(last / "lora.pt").values())
