@@ -39,6 +39,11 @@ def train_row(row_id: str, config: ExperimentConfig) -> str:
     reason = not_run_reason(get_row(row_id))
     if reason is not None:
         raise ValueError(f"{row_id} is {reason}")
+    if config.weights != "toy_zoo" and config.data.syncd_root is None:
+        raise ValueError(
+            "configured weights train on SynCD: set data.syncd_root (--set data.syncd_root=DIR; the README's "
+            "'The paper profile's data' says how to download it)"
+        )
     world = None
     if config.weights == "toy_zoo":
         world = make_toy_world(config.toy.world)
@@ -47,7 +52,7 @@ def train_row(row_id: str, config: ExperimentConfig) -> str:
         resolved = with_toy_weights(config, policy_zoo, reward_zoo)
     else:
         resolved = config
-    image_root = config.data.syncd_root or str(Path(world or make_toy_world(config.toy.world)) / "syncd")
+    image_root = config.data.syncd_root or str(Path(world) / "syncd")
     filtered = prepare_syncd(config)
     benchmark = config.evaluation.benchmark
     bench = None
@@ -84,7 +89,10 @@ def main(argv: list[str] | None = None) -> str | None:
         config = row_config(row, args.profile, args.preset, changes)
     except (KeyError, ValueError) as err:
         raise SystemExit(f"cannot train {args.row}: {err}") from None
-    folder = train_row(args.row, config)
+    try:
+        folder = train_row(args.row, config)
+    except ValueError as err:  # bad settings, named by the flow; a failed training run raises TrainingError
+        raise SystemExit(f"cannot train {args.row}: {err}") from None
     print(folder)
     return folder
 

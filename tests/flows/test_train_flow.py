@@ -71,6 +71,8 @@ def test_the_cli_lists_rows_and_names_bad_ones(capsys, prefect_harness):
         main(["table-2/naive", "--profile", "test"])
     with pytest.raises(SystemExit, match="reported, not rerun"):
         main(["table-1/dreambooth", "--profile", "test"])
+    with pytest.raises(SystemExit, match="set data.syncd_root"):
+        main(["table-2/sft", "--profile", "paper"])
 
 
 def _worker(spec: Path, env: dict) -> subprocess.Popen:
