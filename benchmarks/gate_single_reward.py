@@ -34,6 +34,7 @@ from cgrpo_core.evaluation.generation import benchmark_items, generate_samples  
 from cgrpo_core.policy import load_policy  # noqa: E402
 from cgrpo_core.rewards.base import RewardBatch  # noqa: E402
 from cgrpo_core.rewards.registry import RewardSet  # noqa: E402
+from cgrpo_core.rows import get_row, row_config  # noqa: E402
 from cgrpo_core.schema import override  # noqa: E402
 from cgrpo_core.toy.zoo.policy.build import base_policy_config  # noqa: E402
 from cgrpo_core.toy.zoo.rewards.build import zoo_reward_models  # noqa: E402
@@ -62,6 +63,11 @@ def main() -> None:
     for name in ("toy_world", "policy_zoo", "reward_zoo", "syncd_filtered"):
         parser.add_argument(name, type=Path)
     parser.add_argument("--reward", default="hpsv3", choices=METRICS)
+    parser.add_argument(
+        "--row",
+        help="train a table row instead (e.g. table-2/naive-1-1): its advantage, TDW and its two rewards "
+        "(issue 12's evidence runs); --reward is then ignored",
+    )
     parser.add_argument("--steps", type=int, default=experiment_config("toy").grpo.max_steps)
     parser.add_argument("--pairs", type=int, help="(reference, prompt) pairs per step (default: the toy's)")
     parser.add_argument("--items", type=int, default=3, help="held-out prompts per ToyBench subject")
@@ -71,8 +77,10 @@ def main() -> None:
     parser.add_argument("--eta", type=float, help="the rollouts' SDE noise (default: the toy profile's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = experiment_config("toy")
-    changes = {"advantage.method": "linear", "tdw.schedule": "static", "tdw.w_max": 0.5, "tdw.w_min": 0.5}
+    cfg = row_config(get_row(args.row), "toy") if args.row else experiment_config("toy")
+    names = (cfg.rewards.id, cfg.rewards.prompt) if args.row else (args.reward, args.reward)
+    changes = {} if args.row else {"advantage.method": "linear", "tdw.schedule": "static"}
+    changes |= {} if args.row else {"tdw.w_max": 0.5, "tdw.w_min": 0.5}
     changes |= {"prompts_per_step": args.pairs or cfg.grpo.prompts_per_step, "max_steps": args.steps}
     changes |= {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     grpo = override(cfg.grpo, changes)
@@ -92,16 +100,18 @@ def main() -> None:
     def score(pair, images):
         ref = Image.open(pair.reference).convert("RGB")
         batch = RewardBatch(images, references=[[ref]] * len(images), prompts=[pair.prompt] * len(images))
-        r = rewards.score([args.reward], batch)[args.reward].float()
-        return r, r
+        got = rewards.score(set(names), batch)
+        return got[names[0]].float(), got[names[1]].float()
 
     before = _held_out(policy, rewards, items, cfg.sampler, 1234)
-    trainer = GRPOTrainer(policy, pairs, score, (args.reward, args.reward), grpo, cfg.sampler, args.seed)
+    trainer = GRPOTrainer(policy, pairs, score, names, grpo, cfg.sampler, args.seed)
     start = time.perf_counter()
     for step in range(args.steps):
         m = trainer.step(step)
         print(
-            f"step {step + 1}: {args.reward} {m[f'reward/{args.reward}_mean']:.4f} "
+            f"step {step + 1}: "
+            + " ".join(f"{n} {m[f'reward/{n}_mean']:.4f}" for n in dict.fromkeys(names))
+            + f" conflict {m['conflict/conflict']:.2f} "
             f"ratio0 {m['ratio_first_update']:.6f} clip {m['clip_fraction']:.3f} grad {m['grad_norm']:.2e} "
             f"({m['seconds/step']:.1f} s)",
             flush=True,
@@ -110,8 +120,8 @@ def main() -> None:
     diff = after - before
     kinds = np.asarray([it.kind for it in items])
     print(
-        f"\n{args.reward} only (GRPOTrainer), {args.steps} steps x {grpo.prompts_per_step} pairs x G "
-        f"{grpo.group_size}, "
+        f"\n{args.row or args.reward + ' only'} (GRPOTrainer), {args.steps} steps x "
+        f"{grpo.prompts_per_step} pairs x G {grpo.group_size}, "
         f"seed {args.seed}, eta {cfg.sampler.eta}, lr {grpo.learning_rate}, clip {grpo.clip_range}, "
         f"inner epochs {grpo.inner_epochs}, "
         f"{time.perf_counter() - start:.0f} s; held-out {len(items)} items: after - before (+- s.e.)"
