@@ -135,6 +135,7 @@ _TOY_SIZES: dict[str, Any] = {
     "grpo.max_steps": 60,
     "run.checkpoint_every": 10,
     "run.heldout_every": 20,
+    "evaluation.batch_size": 64,  # 16 items a unit: the fastest toy batch on 2 cores (docs/evaluation.md)
     # Filter thresholds on the toy scorers' scales (the zoo's DINO-Seg model and aesthetic head) and
     # SynCD's image scope, measured on the default toy world (docs/data.md).
     "data.filter.dino_min": 0.6,
@@ -152,6 +153,9 @@ _TEST_SIZES: dict[str, Any] = {
     "run.checkpoint_every": 1,
     "run.heldout_every": 2,
     "run.heldout_samples": 1,
+    "evaluation.prompts_per_subject": 2,
+    "evaluation.batch_size": 16,
+    "evaluation.bootstrap": 200,
     "sft.batch_size": 2,
     "sft.max_steps": 2,
     "rpo.batch_size": 2,
@@ -249,6 +253,17 @@ def policy_weights_key(policy: PolicyConfig) -> str:
     return "+".join(parts)
 
 
+class TrainedModel(Frozen):
+    """What a trained model is made of (:func:`training_key` hashes it): nothing else of the experiment."""
+
+    seed: int
+    method: Method
+    policy: PolicyConfig
+    sampler: SamplerConfig
+    section: GRPOConfig | SFTConfig | RPOConfig | None  # the method's own section (base: none)
+    rewards: RewardsConfig | None  # the two rewards, for methods that score samples (grpo, rpo)
+
+
 def training_key(cfg: ExperimentConfig, train_list: str, extra: dict[str, str] | None = None) -> str:
     """Content key of the model ``cfg`` trains from the training list whose hash is ``train_list``.
 
@@ -261,17 +276,18 @@ def training_key(cfg: ExperimentConfig, train_list: str, extra: dict[str, str] |
         raise ValueError(
             "training_key needs resolved weights: resolve the toy zoo's first (with_toy_weights)"
         )
-    update: dict[str, Any] = {
-        "seed": cfg.seed,
-        "method": cfg.method,
-        "policy": cfg.policy,
-        "sampler": cfg.sampler,
-    }
-    if cfg.method != "base":
-        update[cfg.method] = getattr(cfg, cfg.method)
+    method = getattr(cfg, cfg.method) if cfg.method != "base" else None
+    rewards = None
     if cfg.method in ("grpo", "rpo"):  # they score samples with the two rewards
         models = used_sections(cfg.rewards.models, (cfg.rewards.id, cfg.rewards.prompt))
-        update["rewards"] = cfg.rewards.model_copy(update={"models": models})
-    relevant = ExperimentConfig().model_copy(update=update)
+        rewards = cfg.rewards.model_copy(update={"models": models})
+    relevant = TrainedModel(
+        seed=cfg.seed,
+        method=cfg.method,
+        policy=cfg.policy,
+        sampler=cfg.sampler,
+        section=method,
+        rewards=rewards,
+    )
     inputs = {"weights": policy_weights_key(cfg.policy), "train_list": train_list, **(extra or {})}
     return config_hash(relevant, inputs)

@@ -4,7 +4,10 @@
 2. ``toy-zoo``: the toy world and every tiny model trained on it, checked (experiment ``toy-zoo``);
 3. ``prepare-syncd``: the toy SynCD scored by the zoo's DINOv2 and aesthetic head, filtered into the
    training list (experiment ``data``);
-4. ``prepare-dreambench``: ToyBench's 750 evaluation items (experiment ``data``).
+4. ``prepare-dreambench``: ToyBench's 750 evaluation items (experiment ``data``);
+5. ``evaluate``: the base model (``table-2/uno-base``) on ToyBench, 3,000 images scored by every metric
+   (experiment ``evaluate``), and ``table``: Table 2 of the rows evaluated so far beside the paper's
+   numbers (experiment ``tables``; ``python -m flows.tables 2 --run`` trains and evaluates the rest).
 
 Every result is addressed by content, so a rerun takes seconds. The trainers, the evaluation and the
 ``reproduce-paper`` deployments extend this job as they land.
@@ -22,9 +25,13 @@ from prefect import flow
 
 from cgrpo_core.analysis import analysis_config
 from cgrpo_core.config import ExperimentConfig, experiment_config
+from cgrpo_core.rows import get_row
+from cgrpo_core.schema import override
 from flows.analysis import analysis
 from flows.cli import add_experiment_arguments, experiment_from_args
 from flows.data import prepare_dreambench, prepare_syncd
+from flows.evaluate import evaluate_row
+from flows.tables import paper_table
 from flows.zoo import PROFILES, toy_zoo
 from tasks.tracking import tracking_uri
 
@@ -37,7 +44,17 @@ def toy_profile(config: ExperimentConfig | None = None) -> dict[str, str]:
     zoo = toy_zoo(config)
     filtered = prepare_syncd(config)
     items = prepare_dreambench(config)
-    return {"analysis": figures, **zoo, "train_json": f"{filtered}/train.json", "benchmark_items": items}
+    base = "table-2/uno-base"
+    evaluation = evaluate_row(base, override(config, {**get_row(base).changes, "name": base}))
+    table = paper_table(2, config.profile)
+    return {
+        "analysis": figures,
+        **zoo,
+        "train_json": f"{filtered}/train.json",
+        "benchmark_items": items,
+        "evaluation (uno-base)": evaluation,
+        "table 2": table,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, str]:
@@ -49,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     print(
         "\nDone. Results:\n"
         + "".join(f"  {name}: {value}\n" for name, value in out.items())
-        + "MLflow experiments 'analysis', 'toy-zoo' and 'data'. Browse them with:\n"
+        + "MLflow experiments 'analysis', 'toy-zoo', 'data', 'evaluate' and 'tables'. Browse them with:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}\n"
     )
     return out

@@ -18,6 +18,7 @@ run again with the same arguments, continues from its last checkpoint.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow
@@ -33,13 +34,23 @@ from tasks.training import train_model
 from tasks.zoo import build_policy_zoo, build_reward_zoo
 
 
-@flow(name="train", log_prints=True)
-def train_row(row_id: str, config: ExperimentConfig) -> str:
-    """Train ``row_id`` as ``config`` describes (weights resolved here); returns its result folder."""
+@dataclass(frozen=True)
+class RowInputs:
+    """What a row's training and evaluation read (``train_json``/``image_root`` None: not prepared)."""
+
+    config: ExperimentConfig  # resolved weights
+    train_json: str | None
+    image_root: str | None
+    bench: tuple[str, str, str] | None
+
+
+def resolve_row(row_id: str, config: ExperimentConfig, needs_syncd: bool = True) -> RowInputs:
+    """Run the tasks a row's training and evaluation read: the toy world and zoo (toy weights), the
+    filtered SynCD list and the benchmark's files. A task call: use it inside a flow."""
     reason = not_run_reason(get_row(row_id))
     if reason is not None:
         raise ValueError(f"{row_id} is {reason}")
-    if config.weights != "toy_zoo" and config.data.syncd_root is None:
+    if needs_syncd and config.weights != "toy_zoo" and config.data.syncd_root is None:
         raise ValueError(
             "configured weights train on SynCD: set data.syncd_root (--set data.syncd_root=DIR; the README's "
             "'The paper profile's data' says how to download it)"
@@ -52,8 +63,10 @@ def train_row(row_id: str, config: ExperimentConfig) -> str:
         resolved = with_toy_weights(config, policy_zoo, reward_zoo)
     else:
         resolved = config
-    image_root = config.data.syncd_root or str(Path(world) / "syncd")
-    filtered = prepare_syncd(config)
+    train_json = image_root = None
+    if needs_syncd:
+        image_root = config.data.syncd_root or str(Path(world) / "syncd")
+        train_json = f"{prepare_syncd(config)}/train.json"
     benchmark = config.evaluation.benchmark
     bench = None
     if benchmark.root is not None or world is not None:
@@ -61,9 +74,16 @@ def train_row(row_id: str, config: ExperimentConfig) -> str:
             benchmark.root, benchmark.prompts_file, benchmark.protocol_file, world
         )
         bench = (str(root), str(prompts), str(protocol))
-    else:
+    return RowInputs(resolved, train_json, image_root, bench)
+
+
+@flow(name="train", log_prints=True)
+def train_row(row_id: str, config: ExperimentConfig) -> str:
+    """Train ``row_id`` as ``config`` describes (weights resolved here); returns its result folder."""
+    inputs = resolve_row(row_id, config)
+    if inputs.bench is None:
         print("no evaluation.benchmark.root: training without held-out checks")
-    folder = train_model(row_id, resolved, f"{filtered}/train.json", image_root, bench)
+    folder = train_model(row_id, inputs.config, inputs.train_json, inputs.image_root, inputs.bench)
     print(f"{row_id}: {folder}")
     return folder
 

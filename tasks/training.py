@@ -76,8 +76,13 @@ class TrainSpec:
         return ExperimentConfig.model_validate(self.config)
 
 
-def model_key(config: ExperimentConfig, train_json: str) -> str:
-    """The store key of the model ``config`` trains on ``train_json`` (module docstring)."""
+def model_key(config: ExperimentConfig, train_json: str | None) -> str:
+    """The store key of the model ``config`` trains on ``train_json`` (module docstring); the base model
+    (method ``base``) reads no training list."""
+    if config.method == "base":
+        return training_key(config, "none")
+    if train_json is None:
+        raise ValueError(f"method {config.method} trains on a training list: give train_json")
     return training_key(config, file_hash(train_json), {"code": code_version(*TRAINING_CODE)})
 
 

@@ -28,6 +28,29 @@ class EvalConfig(Frozen):
         "centre-crop 224, HPSv3 (the authors' release and DreamBooth's protocol).",
     )
     seed: int = Field(0, description="Seed of the per-image initial noise (the same for every model).")
+    metric_names: tuple[str, ...] = Field(
+        ("dino", "clip_i", "clip_t", "hpsv3"),
+        min_length=1,
+        description="Metrics scored on every image (appendix A.2: DINO, CLIP-I, CLIP-T, HPS-v3).",
+    )
+    prompts_per_subject: int | None = Field(
+        None,
+        ge=2,
+        le=25,
+        description="Evenly spaced prompts per subject (None: all 25, the protocol's 750 items; test sizes).",
+    )
     batch_size: int = Field(
-        16, ge=1, description="Images per transformer batch.", json_schema_extra=NOT_HASHED
+        16,
+        ge=1,
+        description="Images per transformer batch, and per unit of work (generated, then scored, then kept; "
+        "a killed run loses at most one). Changing it may move an image by one grey level (CPU kernels "
+        "depend on the batch size), so it is hashed.",
+    )
+    bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples of items for the 95% CIs.")
+    processes: int = Field(
+        1,
+        ge=1,
+        description="Processes that share the items (accelerate launch; one per GPU). Every unit of work is "
+        "the same whichever process does it.",
+        json_schema_extra=NOT_HASHED,
     )

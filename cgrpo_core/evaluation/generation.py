@@ -30,7 +30,14 @@ from cgrpo_core.policy import (
 )
 from cgrpo_core.policy.sampling import initial_noise
 
-__all__ = ["BenchItem", "benchmark_items", "generate_samples", "image_noise", "image_seed"]
+__all__ = [
+    "BenchItem",
+    "benchmark_items",
+    "generate_images",
+    "generate_samples",
+    "image_noise",
+    "image_seed",
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,41 @@ def image_noise(policy: Policy, cond: Condition, item: BenchItem, count: int, se
 
 
 @torch.no_grad()
+def generate_images(
+    policy: Policy,
+    requests: Sequence[tuple[BenchItem, int]],
+    settings: SamplerConfig,
+    seed: int,
+    batch_size: int = 128,
+    progress: bool = False,
+) -> list[Image.Image]:
+    """One ODE sample per ``(item, image index)`` request, each from its own noise (:func:`image_seed`).
+
+    An image depends on its item, index and seed, and (through the kernels a CPU picks for a batch
+    size, at most one grey level) on the number of requests: callers that must reproduce an image
+    exactly (a resumed evaluation) pass the same number of requests.
+    """
+    if not requests:
+        raise ValueError("no images to generate")
+    conds: dict[BenchItem, Condition] = {}
+    for item, _ in requests:
+        if item not in conds:
+            conds[item] = encode_condition(policy, item.prompt, item.reference, settings.resolution)
+    noise = torch.cat(
+        [
+            initial_noise(policy, conds[item], 1, torch.Generator().manual_seed(image_seed(seed, item, k)))
+            for item, k in requests
+        ]
+    )  # (R, N, D)
+    cond = (
+        Condition.cat([conds[item] for item, _ in requests]) if len(requests) > 1 else conds[requests[0][0]]
+    )
+    latents = sample(
+        policy, cond, settings, len(requests), noise=noise, batch_size=batch_size, progress=progress
+    )
+    return to_pil(decode_latents(policy, latents, settings.resolution, batch_size))
+
+
 def generate_samples(
     policy: Policy,
     items: Sequence[BenchItem],
@@ -100,14 +142,6 @@ def generate_samples(
     """``samples_per_item`` ODE samples of each item, as PIL images per item (module docstring)."""
     if not items:
         raise ValueError("no items to generate")
-    conds = [encode_condition(policy, it.prompt, it.reference, settings.resolution) for it in items]
-    noise = torch.cat(
-        [image_noise(policy, c, it, samples_per_item, seed) for c, it in zip(conds, items, strict=True)]
-    )  # (I * S, N, D)
-    index = torch.arange(len(items)).repeat_interleave(samples_per_item)
-    cond = Condition.cat(conds).select(index) if len(items) > 1 else conds[0]
-    latents = sample(
-        policy, cond, settings, len(index), noise=noise, batch_size=batch_size, progress=progress
-    )
-    images = to_pil(decode_latents(policy, latents, settings.resolution, batch_size))
+    requests = [(item, k) for item in items for k in range(samples_per_item)]
+    images = generate_images(policy, requests, settings, seed, batch_size, progress)
     return [images[k * samples_per_item : (k + 1) * samples_per_item] for k in range(len(items))]

@@ -9,7 +9,8 @@ clipped and applied, so every rank applies the same update to the same LoRA: wit
 gradient of the mean loss over the whole step, as one process would compute it. Metrics are gathered to
 every rank (:meth:`Dist.gather`), rank 0 reports and writes checkpoints.
 
-Launch with ``torchrun`` (:func:`launch_command`); a process started without it is rank 0 of 1 and
+Launch with ``torchrun`` (:func:`launch_command`) or ``accelerate launch`` (:func:`accelerate_command`, the
+evaluation's sharded generation and scoring); a process started without it is rank 0 of 1 and
 never touches ``torch.distributed``.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["SINGLE_PROCESS", "Dist", "init_distributed", "launch_command"]
+__all__ = ["SINGLE_PROCESS", "Dist", "accelerate_command", "init_distributed", "launch_command"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,14 @@ class Dist:
             return value
         return float(self.gather(torch.tensor([value], dtype=torch.float64)).mean())
 
+    def gather_objects(self, obj: object) -> list[object] | None:
+        """Every rank's picklable ``obj`` in rank order on rank 0 (None on the other ranks)."""
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world if self.is_main else None
+        torch.distributed.gather_object(obj, out, dst=0)
+        return out
+
     def barrier(self) -> None:
         if self.world > 1:
             torch.distributed.barrier()
@@ -98,6 +107,29 @@ def launch_command(nproc: int, module: str, args: Sequence[str]) -> list[str]:
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
+        module,
+        *args,
+    ]
+
+
+def accelerate_command(nproc: int, module: str, args: Sequence[str]) -> list[str]:
+    """``python -m module args`` on ``nproc`` processes of this machine through ``accelerate launch`` (one
+    per GPU; on a machine without GPUs, CPU processes with gloo). Each process reads its rank from the
+    environment :func:`init_distributed` reads."""
+    if nproc < 1:
+        raise ValueError(f"nproc must be >= 1, got {nproc}")
+    if nproc == 1:
+        return [sys.executable, "-m", module, *args]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        f"--num_processes={nproc}",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+        "--module",
         module,
         *args,
     ]

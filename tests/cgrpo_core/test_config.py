@@ -24,7 +24,7 @@ from cgrpo_core.training.steps import train_steps
 
 # Golden hashes: a change here means every cached result of that kind is recomputed. Update them only
 # for a deliberate change of what determines a result.
-GOLDEN = {"paper_default": "9614ad8bc943ce68", "released_code": "8e6fc640d324b4bb"}
+GOLDEN = {"paper_default": "7775f35b7e2f8fea", "released_code": "634992fcde3755bd"}
 
 
 def _unhashed_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
@@ -72,6 +72,8 @@ def _changed(path: str, value):
 SPECIAL = {
     "grpo.tdw.w_max": {"grpo.tdw.w_max": 0.5},
     "sft.max_steps": {"sft.max_steps": 3},
+    "evaluation.prompts_per_subject": {"evaluation.prompts_per_subject": 5},
+    "evaluation.metric_names": {"evaluation.metric_names": ["dino", "clip_t"]},
     "rpo.max_steps": {"rpo.max_steps": 3},
     "grpo.tdw.w_min": {"grpo.tdw.w_min": 0.5},
     "grpo.samples_per_update": {"grpo.samples_per_update": 4},
@@ -227,6 +229,9 @@ PROFILE_FIELDS = {
     "policy.gradient_checkpointing",
     "sampler.num_steps",
     "sampler.resolution",
+    "evaluation.batch_size",
+    "evaluation.prompts_per_subject",
+    "evaluation.bootstrap",
     "grpo.group_size",
     "grpo.max_steps",
     # the toy optimiser defaults (issue 12: a tiny LoRA needs its own lr, clip range and batches)
@@ -308,7 +313,7 @@ def test_a_trained_model_key_ignores_what_does_not_train_it(tmp_path):
     cfg = override(paper_default(), {"policy.model_folder": str(_weights_folder(tmp_path / "w", b"x"))})
     key = training_key(cfg, "list")
     for change in (
-        {"evaluation.seed": 5},
+        {"evaluation.seed": 5, "evaluation.batch_size": 3, "evaluation.prompts_per_subject": 2},
         {"sft.epochs": 9},
         {"rpo.beta": 2.0},
         {"data.filter.top_k": 5},

@@ -118,7 +118,7 @@ def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypat
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     runs = {
         name: client.search_runs([client.get_experiment_by_name(name).experiment_id])
-        for name in ("analysis", "toy-zoo", "data")
+        for name in ("analysis", "toy-zoo", "data", "evaluate", "tables")
     }
     assert [r.data.tags["config_hash"] for r in runs["analysis"]] == [Path(out["analysis"]).name]
     assert out["run_id"] in {r.info.run_id for r in runs["toy-zoo"]}
@@ -127,6 +127,9 @@ def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypat
         r.info.status == "FINISHED" and r.data.tags["profile"] == "test" for rs in runs.values() for r in rs
     )
     assert Path(out["train_json"]).is_file() and Path(out["policy_zoo"], "policy_zoo.json").is_file()
+    assert Path(out["evaluation (uno-base)"], "summary.csv").is_file()
+    assert [r.data.tags["row"] for r in runs["evaluate"]] == ["table-2/uno-base"]
+    assert Path(out["table 2"], "table-2.md").is_file()
     captured = capfd.readouterr()
     assert "mlflow ui --backend-store-uri sqlite:///" in captured.out
     # no warning a user cannot act on (transformers' "requires torchvision" fallback notice)
