@@ -16,7 +16,13 @@ from typing import Any
 
 from cgrpo_core.config import PRESETS, PROFILES, ExperimentConfig, experiment_config
 
-__all__ = ["add_experiment_arguments", "experiment_from_args", "parse_changes"]
+__all__ = [
+    "add_experiment_arguments",
+    "add_row_arguments",
+    "experiment_from_args",
+    "parse_changes",
+    "row_changes",
+]
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser, profiles: tuple[str, ...] = ()) -> None:
@@ -59,3 +65,18 @@ def experiment_from_args(args: argparse.Namespace, **extra: Any) -> ExperimentCo
         return experiment_config(args.profile, args.preset, changes)
     except ValueError as err:  # unknown paths and invalid values, with what to change
         raise SystemExit(f"invalid configuration: {err}") from None
+
+
+def add_row_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the stages that take table rows (evaluate, tables): the experiment options, with
+    ``--seed`` as the rows' training seed, and ``--dreambench-root``."""
+    add_experiment_arguments(parser)
+    parser.add_argument("--dreambench-root", help="DreamBench's dataset/ folder (paper profile)")
+
+
+def row_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The dotted changes ``add_row_arguments``' options make to every row's config."""
+    changes: dict[str, Any] = {"seed": args.seed} if args.seed is not None else {}
+    if args.dreambench_root:
+        changes["evaluation.benchmark.root"] = args.dreambench_root
+    return changes | parse_changes(args.changes)

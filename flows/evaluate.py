@@ -24,10 +24,10 @@ import argparse
 
 from prefect import flow
 
-from cgrpo_core.config import PRESETS, PROFILES, ExperimentConfig
+from cgrpo_core.config import ExperimentConfig
 from cgrpo_core.rows import get_row, row_config
 from cgrpo_core.store import ResultStore
-from flows.cli import parse_changes
+from flows.cli import add_row_arguments, row_changes
 from flows.train import resolve_row
 from tasks.evaluation import eval_key, evaluate_model, plan_evaluation
 from tasks.training import model_key, train_model
@@ -82,19 +82,11 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument(
         "row", help="table-N/<row>, e.g. table-2/customized-grpo (python -m flows.train --list)"
     )
-    parser.add_argument("--profile", default="toy", choices=list(PROFILES))
-    parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
-    parser.add_argument("--seed", type=int, help="the row's training seed (default 0)")
-    parser.add_argument("--dreambench-root", help="DreamBench's dataset/ folder (paper profile)")
+    add_row_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="only plan the images (no weights)")
-    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    changes = {"seed": args.seed} if args.seed is not None else {}
-    if args.dreambench_root:
-        changes["evaluation.benchmark.root"] = args.dreambench_root
     try:
-        row = get_row(args.row)
-        config = row_config(row, args.profile, args.preset, changes | parse_changes(args.changes))
+        config = row_config(get_row(args.row), args.profile, args.preset, row_changes(args))
     except (KeyError, ValueError) as err:
         raise SystemExit(f"cannot evaluate {args.row}: {err}") from None
     try:

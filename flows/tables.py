@@ -21,10 +21,9 @@ import argparse
 
 from prefect import flow
 
-from cgrpo_core.config import PRESETS, PROFILES
 from cgrpo_core.evaluation.tables import COMPUTE_PAPER_ROWS, QUALITY_TABLES
 from cgrpo_core.rows import get_row, not_run_reason, row_config, rows_of_table
-from flows.cli import parse_changes
+from flows.cli import add_row_arguments, row_changes
 from flows.evaluate import row_results
 from tasks.tables import write_paper_table
 
@@ -76,20 +75,11 @@ def main(argv: list[str] | None = None) -> str:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("table", type=int, help="1-5, 7 (quality) or 8 (compute)")
-    parser.add_argument("--profile", default="toy", choices=list(PROFILES))
-    parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
-    parser.add_argument("--seed", type=int, help="the rows' training seed (default 0)")
+    add_row_arguments(parser)
     parser.add_argument("--run", action="store_true", help="train and evaluate the missing rows first")
-    parser.add_argument("--dreambench-root", help="DreamBench's dataset/ folder (paper profile)")
-    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    changes = {"seed": args.seed} if args.seed is not None else {}
-    if args.dreambench_root:
-        changes["evaluation.benchmark.root"] = args.dreambench_root
     try:
-        folder = paper_table(
-            args.table, args.profile, args.preset, changes | parse_changes(args.changes), args.run
-        )
+        folder = paper_table(args.table, args.profile, args.preset, row_changes(args), args.run)
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"cannot build table {args.table}: {err}") from None
     print(folder)

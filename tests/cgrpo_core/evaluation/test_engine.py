@@ -43,12 +43,6 @@ NAMES = ("bright", "ref")
 
 
 @pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    folder = build_tiny_checkpoint(tmp_path_factory.mktemp("engine") / "tiny-flux")
-    return load_policy(PolicyConfig(model_folder=str(folder), uno_lora=None, dtype="float32", lora_rank=0))
-
-
-@pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     folder = tmp_path_factory.mktemp("refs")
     checkerboard().save(folder / "a.png")

@@ -15,12 +15,6 @@ from tests.cgrpo_core.policy.helpers import TEST_SAMPLER, checkerboard, solid
 
 
 @pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    folder = build_tiny_checkpoint(tmp_path_factory.mktemp("eval") / "tiny-flux")
-    return load_policy(PolicyConfig(model_folder=str(folder), uno_lora=None, dtype="float32", lora_rank=0))
-
-
-@pytest.fixture(scope="module")
 def items(tmp_path_factory):
     folder = tmp_path_factory.mktemp("refs")
     checkerboard().save(folder / "a.png")
