@@ -4,6 +4,7 @@
 
 - ``table-N.csv``, ``table-N.md``: every row of the table, the measured mean beside the paper's value and
   the difference (Tables 1-5, 7), or the trainers' step times (Table 8); rows not measured say why;
+  ``table-N-compact.md``: the same as "measured [95% CI] / paper", one column per metric;
 - ``tradeoff.png``: Fig. 1's identity-vs-prompt trade-off of the measured rows (DINO vs HPS-v3, CLIP-I
   vs CLIP-T, 95% CIs), ``curves.png``: Fig. 2's training rewards of the table's GRPO rows;
 - ``rows.json``: which evaluation and training folder each number came from.
@@ -21,12 +22,18 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from cgrpo_core.evaluation.aggregate import overall
+from cgrpo_core.evaluation.aggregate import metric_label, overall
 from cgrpo_core.evaluation.figures import curves_figure, tradeoff_figure
-from cgrpo_core.evaluation.tables import build_table, compute_table, write_table
+from cgrpo_core.evaluation.tables import (
+    build_table,
+    compact_table,
+    compute_table,
+    table_markdown,
+    write_table,
+)
 from cgrpo_core.plots import save_figure
 from cgrpo_core.rows import get_row
-from cgrpo_core.store import atomic_write_json, workspace
+from cgrpo_core.store import atomic_write_json, atomic_write_text, workspace
 from tasks.tracking import mlflow_run, prefect_run_tags
 
 EXPERIMENT = "tables"
@@ -79,6 +86,13 @@ def write_paper_table(
         metrics = {f"{row}/{m}": v for row, values in measured.items() for m, v in values.items()}
     title = f"Table {table} ({profile} profile)"
     files.extend(write_table(frame, folder, f"table-{table}", title, protocol))
+    if table != 8:
+        intervals = {
+            row: {metric_label(m, labels[m]): (lo, hi) for m, (_, lo, hi) in points.items()}
+            for row, (points, _, _) in results.items()
+        }
+        compact = table_markdown(compact_table(frame, intervals), f"{title}: measured [95% CI] / paper")
+        files.append(atomic_write_text(folder / f"table-{table}-compact.md", compact))
     grpo = {get_row(row).label: h for row, h in histories.items() if "ratio" in h[0]}
     if grpo:
         keys = [k.format(id=rewards[0], prompt=rewards[1]) for k in CURVE_KEYS]

@@ -43,6 +43,7 @@ __all__ = [
     "PAPER_TABLES",
     "QUALITY_TABLES",
     "build_table",
+    "compact_table",
     "compute_table",
     "paper_table",
     "paper_values",
@@ -272,6 +273,29 @@ def table_markdown(df: pd.DataFrame, title: str, protocol: Mapping[str, str] | N
         lines.append("")
         lines += [f"- {key}: {value}" for key, value in protocol.items()]
     return "\n".join(lines) + "\n"
+
+
+def compact_table(
+    df: pd.DataFrame, intervals: Mapping[str, Mapping[str, tuple[float, float]]] | None = None
+) -> pd.DataFrame:
+    """A narrow view of a :func:`build_table` frame for reading: ``method``, then one column per metric
+    label holding "measured [95% CI] / paper" (CI from ``intervals``: row id -> label -> (low, high), if
+    given), then ``status``."""
+    labels = [c.removesuffix(" measured") for c in df.columns if c.endswith(" measured")]
+    out = pd.DataFrame({"method": df["method"]})
+    for label in labels:
+        cells = []
+        for row, measured, paper in zip(
+            df["row"], df[f"{label} measured"], df[f"{label} paper"], strict=True
+        ):
+            text = _format(measured, label)
+            low_high = (intervals or {}).get(row, {}).get(label)
+            if text and low_high is not None:
+                text += f" [{_format(low_high[0], label)}, {_format(low_high[1], label)}]"
+            cells.append(f"{text or '-'} / {_format(paper, label) or '-'}")
+        out[f"{label}: measured / paper"] = cells
+    out["status"] = df["status"]
+    return out
 
 
 def write_table(

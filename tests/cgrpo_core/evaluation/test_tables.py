@@ -12,6 +12,7 @@ from cgrpo_core.evaluation.tables import (
     NO_PAPER_NUMBER,
     QUALITY_TABLES,
     build_table,
+    compact_table,
     compute_table,
     paper_table,
     paper_values,
@@ -120,6 +121,16 @@ def test_markdown_formats_the_numbers():
     blank = next(line for line in lines if "table-4/w1.0-0.0" in line)
     assert [c.strip() for c in blank.strip("|").split("|")][2:5] == ["", "0.832", ""]
     assert lines[-2:] == ["- profile: toy", "- images per item: 4"]
+
+
+def test_the_compact_view_puts_measured_ci_and_paper_in_one_cell():
+    measured = {"table-4/w0.9-0.1": {"dino": 0.8334, "clip_i": 0.8601, "clip_t": 0.2901, "hpsv3": 7.2}}
+    df = build_table(4, measured, MODEL_LABELS, _reasons(4))
+    compact = compact_table(df, {"table-4/w0.9-0.1": {DINO: (0.81, 0.85)}}).set_index("method")
+    assert compact.loc["0.9 / 0.1", f"{DINO}: measured / paper"] == "0.833 [0.810, 0.850] / 0.821"
+    assert compact.loc["0.9 / 0.1", f"{HPS}: measured / paper"] == "7.20 / 7.27"  # no interval given
+    assert compact.loc["1.0 / 0.0", f"{DINO}: measured / paper"] == "- / 0.832"
+    assert compact.loc["1.0 / 0.0", "status"] == "not evaluated yet"
 
 
 def test_written_files_are_complete(tmp_path):
