@@ -59,7 +59,7 @@ from cgrpo_core.store import (
     file_hash,
     folder_fingerprint,
 )
-from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist, accelerate_command
+from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist, launch_command
 from tasks.tracking import mlflow_run, prefect_run_tags
 
 EXPERIMENT = "evaluate"
@@ -286,7 +286,9 @@ def evaluate_model(
             return True
         with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False) as handle:
             json.dump(asdict(spec), handle)
-        done = subprocess.run(accelerate_command(processes, "tasks.eval_worker", [handle.name]), check=False)
+        done = subprocess.run(
+            launch_command(processes, "tasks.eval_worker", [handle.name], "accelerate"), check=False
+        )
         Path(handle.name).unlink(missing_ok=True)
         if done.returncode != 0:
             raise RuntimeError(f"{row}: the {processes}-process evaluation failed (exit {done.returncode})")

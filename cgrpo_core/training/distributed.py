@@ -9,8 +9,8 @@ clipped and applied, so every rank applies the same update to the same LoRA: wit
 gradient of the mean loss over the whole step, as one process would compute it. Metrics are gathered to
 every rank (:meth:`Dist.gather`), rank 0 reports and writes checkpoints.
 
-Launch with ``torchrun`` (:func:`launch_command`) or ``accelerate launch`` (:func:`accelerate_command`, the
-evaluation's sharded generation and scoring); a process started without it is rank 0 of 1 and
+Launch with ``torchrun`` or ``accelerate launch`` (:func:`launch_command`; the evaluation's sharded
+generation and scoring uses accelerate); a process started without it is rank 0 of 1 and
 never touches ``torch.distributed``.
 """
 
@@ -20,10 +20,11 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-__all__ = ["SINGLE_PROCESS", "Dist", "accelerate_command", "init_distributed", "launch_command"]
+__all__ = ["LAUNCHERS", "SINGLE_PROCESS", "Dist", "init_distributed", "launch_command"]
 
 
 @dataclass(frozen=True)
@@ -94,42 +95,29 @@ def init_distributed() -> Dist:
     return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
 
 
-def launch_command(nproc: int, module: str, args: Sequence[str]) -> list[str]:
-    """The command that runs ``python -m module args`` on ``nproc`` processes of this machine (torchrun)."""
-    if nproc < 1:
-        raise ValueError(f"nproc must be >= 1, got {nproc}")
-    if nproc == 1:
-        return [sys.executable, "-m", module, *args]
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        module,
-        *args,
-    ]
-
-
-def accelerate_command(nproc: int, module: str, args: Sequence[str]) -> list[str]:
-    """``python -m module args`` on ``nproc`` processes of this machine through ``accelerate launch`` (one
-    per GPU; on a machine without GPUs, CPU processes with gloo). Each process reads its rank from the
-    environment :func:`init_distributed` reads."""
-    if nproc < 1:
-        raise ValueError(f"nproc must be >= 1, got {nproc}")
-    if nproc == 1:
-        return [sys.executable, "-m", module, *args]
-    return [
-        sys.executable,
-        "-m",
+# The launchers: torchrun (training), accelerate launch (evaluation; one process per GPU, on a CPU-only
+# machine gloo processes). Each sets the environment init_distributed reads.
+LAUNCHERS = {
+    "torchrun": ["torch.distributed.run", "--standalone", "--nproc_per_node={n}"],
+    "accelerate": [
         "accelerate.commands.launch",
         "--multi_gpu",
-        f"--num_processes={nproc}",
+        "--num_processes={n}",
         "--num_machines=1",
         "--mixed_precision=no",
         "--dynamo_backend=no",
-        "--module",
-        module,
-        *args,
-    ]
+    ],
+}
+
+
+def launch_command(
+    nproc: int, module: str, args: Sequence[str], launcher: Literal["torchrun", "accelerate"] = "torchrun"
+) -> list[str]:
+    """The command that runs ``python -m module args`` on ``nproc`` processes of this machine through
+    ``launcher`` (one process: the module itself)."""
+    if nproc < 1:
+        raise ValueError(f"nproc must be >= 1, got {nproc}")
+    if nproc == 1:
+        return [sys.executable, "-m", module, *args]
+    options = [part.format(n=nproc) for part in LAUNCHERS[launcher]]
+    return [sys.executable, "-m", *options, "-m", module, *args]

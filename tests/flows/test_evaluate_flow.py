@@ -114,12 +114,15 @@ def test_a_killed_evaluation_resumes_without_redoing_finished_images(base_eval, 
 
 
 def test_two_accelerate_processes_score_every_image_once(base_eval, tmp_path):
-    from cgrpo_core.training.distributed import accelerate_command
+    from cgrpo_core.training.distributed import launch_command
 
     spec = _spec(base_eval, tmp_path / "two")
     env = {**_env(tmp_path, "two"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        accelerate_command(2, "tasks.eval_worker", [str(spec)]), cwd=REPO_ROOT, env=env, capture_output=True
+        launch_command(2, "tasks.eval_worker", [str(spec)], "accelerate"),
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     one, two = (
