@@ -7,7 +7,7 @@
 4. ``prepare-dreambench``: ToyBench's 750 evaluation items (experiment ``data``);
 5. ``evaluate``: the base model (``table-2/uno-base``) on ToyBench, 3,000 images scored by every metric
    (experiment ``evaluate``), and ``table``: Table 2 of the rows evaluated so far beside the paper's
-   numbers (experiment ``tables``; ``python -m flows.tables 2 --run`` trains and evaluates the rest).
+   numbers (experiment ``table-2``; ``python -m flows.tables 2 --run`` trains and evaluates the rest).
 
 Every result is addressed by content, so a rerun takes seconds. The trainers, the evaluation and the
 ``reproduce-paper`` deployments extend this job as they land.
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     print(
         "\nDone. Results:\n"
         + "".join(f"  {name}: {value}\n" for name, value in out.items())
-        + "MLflow experiments 'analysis', 'toy-zoo', 'data', 'evaluate' and 'tables'. Browse them with:\n"
+        + "MLflow experiments 'analysis', 'toy-zoo', 'data', 'evaluate' and 'table-2'. Browse them with:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}\n"
     )
     return out

@@ -12,7 +12,9 @@ says "not evaluated yet" for the others; Table 1's external baselines are "repor
 VLM-judge rows "not run: no judge endpoint" without ``$CGRPO_VLM_BASE_URL``.
 
 The last line printed is the table's folder (``outputs/tables/<profile>/table-N/``: ``table-N.csv``,
-``table-N.md``, ``tradeoff.png``, ``curves.png``, ``rows.json``).
+``table-N.md``, ``tradeoff.png``, ``curves.png``, ``rows.json``), logged to the MLflow experiment
+``table-N`` (a parent run, a child run per row). ``python -m flows.reproduce table-N`` does the same with
+seeds and a report.
 """
 
 from __future__ import annotations

@@ -267,7 +267,7 @@ def plan_evaluation(row: str, config: ExperimentConfig, bench: tuple[str, str, s
     return str(ResultStore().get_or_build("eval_plan", plan_key(config, bench, row), build))
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, tags=["gpu"])
 def evaluate_model(
     row: str, config: ExperimentConfig, model_key: str, model_folder: str | None, bench: tuple[str, str, str]
 ) -> str:

@@ -22,6 +22,7 @@ logs and writes checkpoints.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 from contextlib import nullcontext
@@ -59,6 +60,9 @@ TRAINING_CODE = (
 )
 PROGRESS = "progress/step"  # logged with every step's metrics: the last step MLflow holds
 START_METRICS = "heldout_start.json"  # the held-out check before the first step
+# Fault injection for the tests of crash and resume: raise right after this step's metrics are logged,
+# before its checkpoint (a crash mid-run; the run resumes from the step before).
+FAULT_ENV = "CGRPO_FAULT_AT_STEP"
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,8 @@ def _train_logged(spec, config, policy, pairs, rewards, folder, dist, handle) ->
         bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "ratio_first_update")})
         if dist.is_main:
             log(step, metrics)
+        if os.environ.get(FAULT_ENV) == str(step):
+            raise RuntimeError(f"injected fault at step {step} ({FAULT_ENV})")
 
     try:
         history = train(trainer, total, folder, config.run.checkpoint_every, on_step, on_start, dist.is_main)
@@ -230,7 +236,7 @@ def _train_logged(spec, config, policy, pairs, rewards, folder, dist, handle) ->
         handle.log_metrics({"steps": len(history)}, step=len(history))
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, tags=["gpu"])
 def train_model(
     row: str, config: ExperimentConfig, train_json: str, image_root: str, bench: tuple[str, str, str] | None
 ) -> str:

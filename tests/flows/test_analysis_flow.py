@@ -118,7 +118,7 @@ def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypat
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     runs = {
         name: client.search_runs([client.get_experiment_by_name(name).experiment_id])
-        for name in ("analysis", "toy-zoo", "data", "evaluate", "tables")
+        for name in ("analysis", "toy-zoo", "data", "evaluate", "table-2")
     }
     assert [r.data.tags["config_hash"] for r in runs["analysis"]] == [Path(out["analysis"]).name]
     assert out["run_id"] in {r.info.run_id for r in runs["toy-zoo"]}

@@ -214,6 +214,10 @@ def test_a_table_shows_the_evaluated_rows_beside_the_paper(base_eval, mlflow_cli
     assert (table.set_index("row").loc["table-2/rpo", "status"]) == "not evaluated yet"
     assert "| table-2/uno-base | UNO (Base) |" in (folder / "table-2.md").read_text()
     assert (folder / "tradeoff.png").is_file()
-    (run,) = mlflow_client.search_runs([mlflow_client.get_experiment_by_name("tables").experiment_id])
+    runs = mlflow_client.search_runs([mlflow_client.get_experiment_by_name("table-2").experiment_id])
+    (run,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    (child,) = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
+    assert child.data.tags["row"] == "table-2/uno-base" and child.data.tags["table"] == "2"
+    assert child.data.metrics["dino"] == pytest.approx(scores["dino"].mean())
     assert run.data.metrics["table-2/uno-base/dino"] == pytest.approx(scores["dino"].mean())
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(folder)

@@ -1,0 +1,165 @@
+"""Flow ``reproduce-paper``: the paper's tables and figures, every row trained and evaluated once, one report.
+
+    python -m flows.reproduce TARGET [--profile toy|test|paper] [--seeds N] [--preset ...]
+                                     [--dreambench-root DIR] [--set dotted.key=value ...]
+    python -m flows.reproduce all                    # every table and figure, toy profile, 1 seed
+    python -m flows.reproduce table-3 --seeds 3      # one ablation table, 3 seeds
+    python -m flows.reproduce --list                 # the targets and the rows each needs
+
+TARGET is ``all``, ``table-1`` ... ``table-5``, ``table-7``, ``table-8``, ``figure-2``, ``figure-3``,
+``figure-6`` or ``figure-7`` (cgrpo_core/reproduce.py). The same flow is served as the deployments
+``reproduce-paper/<TARGET>`` (``python -m flows.serve``; README, "Reproducing the paper").
+
+Every row is trained (``train`` flow) and evaluated (``evaluate`` flow) once per content: a row that several
+targets share, or that another run is building at the same time, is built once (the result store's lock)
+and found again. Seeds 0 .. N-1 of every trained row; the base model is trained by nobody, so it has one.
+Each table goes to ``outputs/tables/<profile>/table-N/`` and the MLflow experiment ``table-N`` (a parent
+run, a child run per row and seed); the run ends with one report, ``outputs/reports/<profile>/<TARGET>/``
+(the paper's claims with verdicts, every table and figure, the rows' config hashes, where the time went).
+
+The last line printed is the report's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from prefect import flow
+
+from cgrpo_core.analysis import analysis_config
+from cgrpo_core.config import PRESETS, PROFILES, experiment_config
+from cgrpo_core.reproduce import TARGETS, expand_target, target_rows
+from cgrpo_core.rows import not_run_reason, row_config, rows_of_table
+from cgrpo_core.schema import config_hash
+from flows.analysis import analysis
+from flows.cli import parse_changes
+from flows.evaluate import evaluate_row
+from flows.train import train_row
+from tasks.reproduce import model_key_of, write_report, write_training_curves
+from tasks.tables import write_paper_table
+
+ANALYSIS_FIGURES = {
+    "figure-3": ("fig3_sars_cross_section.png",),
+    "figure-6": ("fig6_tdw_schedules.png",),
+    "figure-7": ("fig7_alignment.png",),
+}
+
+
+def _seeds(row_changes: dict, seeds: int) -> list[int]:
+    return [0] if row_changes.get("method") == "base" else list(range(seeds))
+
+
+@flow(name="reproduce-paper", log_prints=True)
+def reproduce_paper(
+    target: str = "all",
+    profile: str = "toy",
+    seeds: int = 1,
+    preset: str = "paper_default",
+    overrides: dict[str, Any] | None = None,
+) -> str:
+    """Reproduce ``target`` (module docstring); returns the report's folder."""
+    targets = expand_target(target)
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if profile not in PROFILES or preset not in PRESETS:
+        raise ValueError(f"unknown profile {profile!r} or preset {preset!r}")
+    overrides = dict(overrides or {})
+    began = time.perf_counter()
+    timings: dict[str, float] = {}
+    built: dict[str, tuple[str | None, str | None]] = {}  # model config hash -> (trained, evaluated)
+    row_info: dict[str, dict] = {}
+
+    def run_row(row, seed: int, evaluate: bool) -> tuple[str | None, str | None]:
+        config = row_config(row, profile, preset, {**overrides, "seed": seed})
+        key = config_hash(config)
+        trained, evaluated = built.get(key, (None, None))
+        is_base = config.method == "base"
+        if trained is None and not is_base:
+            start = time.perf_counter()
+            trained = train_row(row.id, config)
+            timings[f"train {row.id} seed {seed}"] = time.perf_counter() - start
+        if evaluate and evaluated is None:
+            start = time.perf_counter()
+            evaluated = evaluate_row(row.id, config)
+            timings[f"evaluate {row.id} seed {seed}"] = time.perf_counter() - start
+        built[key] = (trained, evaluated)
+        row_info[f"{row.id} seed {seed}"] = {
+            "seed": seed,
+            "config_hash": model_key_of(trained, evaluated) or key,
+            "trained": trained,
+            "evaluated": evaluated,
+        }
+        return trained, evaluated
+
+    tables: dict[str, str] = {}
+    figures: dict[str, list[str]] = {}
+    base = experiment_config(profile, preset, overrides)
+    rewards = (base.rewards.id, base.rewards.prompt)
+    analysis_folder = None
+    for spec in targets:
+        start = time.perf_counter()
+        if spec.kind == "analysis":
+            if analysis_folder is None:
+                analysis_folder = analysis(analysis_config(base, preset))
+            figures[spec.name] = [f"{analysis_folder}/{name}" for name in ANALYSIS_FIGURES[spec.name]]
+            timings[spec.name] = time.perf_counter() - start
+            continue
+        evaluate = spec.evaluates
+        trained: dict[str, list[str]] = {}
+        evaluated: dict[str, list[str]] = {}
+        for row in target_rows(spec):
+            for seed in _seeds(row.changes, seeds):
+                done_training, done_evaluation = run_row(row, seed, evaluate)
+                if done_training:
+                    trained.setdefault(row.id, []).append(done_training)
+                if done_evaluation:
+                    evaluated.setdefault(row.id, []).append(done_evaluation)
+        table_start = time.perf_counter()
+        if spec.kind == "curves":
+            figures[spec.name] = [f"{write_training_curves(profile, trained, rewards)}/figure-2.png"]
+        else:
+            number = int(spec.name.split("-")[1])
+            reasons = {}
+            if spec.kind == "quality":
+                reasons = {r.id: why for r in rows_of_table(number) if (why := not_run_reason(r))}
+            tables[spec.name] = write_paper_table(number, profile, evaluated, trained, reasons, rewards)
+        timings[f"{spec.name}: table/figure and MLflow"] = time.perf_counter() - table_start
+    timings["total"] = time.perf_counter() - began
+    report = write_report(target, profile, seeds, overrides, tables, figures, row_info, timings)
+    print(f"reproduce-paper {target} ({profile}, {seeds} seed{'s' if seeds > 1 else ''}): {report}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> str | None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("target", nargs="?", default="all", help="all, table-N or figure-N")
+    parser.add_argument("--list", action="store_true", help="list the targets and their rows, then exit")
+    parser.add_argument("--profile", default="toy", choices=list(PROFILES))
+    parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 of every trained row")
+    parser.add_argument("--dreambench-root", help="DreamBench's dataset/ folder (paper profile)")
+    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, spec in TARGETS.items():
+            print(f"{name}: {spec.title}: {', '.join(r.id for r in target_rows(spec)) or 'no training'}")
+        return None
+    overrides = parse_changes(args.changes)
+    if args.dreambench_root:
+        overrides["evaluation.benchmark.root"] = args.dreambench_root
+    try:
+        expand_target(args.target)
+        experiment_config(args.profile, args.preset, overrides)
+        folder = reproduce_paper(args.target, args.profile, args.seeds, args.preset, overrides)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"cannot reproduce {args.target}: {err}") from None
+    print(folder)
+    return folder
+
+
+if __name__ == "__main__":
+    main()

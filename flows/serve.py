@@ -1,0 +1,165 @@
+"""Serve ``reproduce-paper`` as deployments, or run one deployment end to end through a Prefect server.
+
+    python -m flows.serve                       # serve reproduce-paper/all, /table-1 ... /figure-7 (blocks)
+    python -m flows.serve --run table-3 [--profile toy|test|paper] [--seeds N] [--set dotted.key=value ...]
+
+The deployments are ``reproduce-paper/<TARGET>`` for ``all`` and every target of
+:data:`cgrpo_core.reproduce.TARGETS`, each with its ``target`` fixed and ``profile`` (default: toy),
+``seeds`` (default 1), ``preset`` and ``overrides`` as parameters:
+
+    prefect deployment run reproduce-paper/table-3 -p seeds=3 -p profile=toy --watch
+
+``--run TARGET`` is what ``./run.sh reproduce TARGET`` does: it uses the Prefect server at
+``$PREFECT_API_URL``, or starts a local one (``prefect server start``, stopped at the end) when that is
+unset; serves the deployments in a child process; runs ``reproduce-paper/TARGET`` with the given
+parameters and waits for it; stops the serving process. Its exit status is 0 only when the flow run
+COMPLETED, and the last line printed is the report's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from cgrpo_core.config import PRESETS, PROFILES
+from cgrpo_core.reproduce import TARGETS
+from cgrpo_core.store import workspace
+from flows.cli import parse_changes
+
+FLOW = "reproduce-paper"
+DEPLOYMENTS = ("all", *TARGETS)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def deployments(profile: str = "toy") -> list:
+    """One runner deployment per target, ``target`` fixed, the rest parameters."""
+    from flows.reproduce import reproduce_paper
+
+    return [
+        reproduce_paper.to_deployment(
+            name=name,
+            parameters={"target": name, "profile": profile},
+            description=f"Reproduce {'every table and figure' if name == 'all' else TARGETS[name].title}",
+            tags=["reproduce-paper", name],
+        )
+        for name in DEPLOYMENTS
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(check, what: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with {process.returncode}")
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(1.0)
+    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+
+
+@contextmanager
+def _process(command: list[str], env: dict, log: Path):
+    """A child process in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def local_server(stack: ExitStack, env: dict, logs: Path) -> str:
+    """Start ``prefect server start`` on a free local port; its API URL once healthy."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    server = stack.enter_context(_process(command, env, logs / "prefect-server.log"))
+    _wait(lambda: httpx.get(f"{url}/health", timeout=5).status_code == 200, "the Prefect server", 300, server)
+    print(f"Prefect server: {url.removesuffix('/api')} (log {logs / 'prefect-server.log'})", flush=True)
+    return url
+
+
+def _deployed(env: dict) -> bool:
+    url = env["PREFECT_API_URL"]
+    reply = httpx.post(
+        f"{url}/deployments/filter", json={"deployments": {"name": {"any_": list(DEPLOYMENTS)}}}, timeout=10
+    )
+    return reply.status_code == 200 and len(reply.json()) >= len(DEPLOYMENTS)
+
+
+def run_target(target: str, parameters: dict, profile: str) -> tuple[str, str]:
+    """Serve the deployments and run ``reproduce-paper/target`` (module docstring); (final state, report)."""
+    logs = workspace() / "outputs" / "logs"
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        if not env.get("PREFECT_API_URL"):
+            env["PREFECT_API_URL"] = local_server(stack, env, logs)
+        serve = stack.enter_context(
+            _process([sys.executable, "-m", "flows.serve", "--profile", profile], env, logs / "serve.log")
+        )
+        _wait(lambda: _deployed(env), "serving the deployments", 300, serve)
+        print(f"serving {len(DEPLOYMENTS)} deployments of {FLOW} (log {logs / 'serve.log'})", flush=True)
+        os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
+        from prefect.deployments import run_deployment
+
+        flow_run = run_deployment(f"{FLOW}/{target}", parameters=parameters, timeout=None)
+        state = flow_run.state.type.value if flow_run.state else "UNKNOWN"
+    report = workspace() / "outputs" / "reports" / profile / target
+    return state, str(report)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--run", metavar="TARGET", choices=DEPLOYMENTS, help="run this deployment and wait")
+    parser.add_argument("--profile", default="toy", choices=list(PROFILES))
+    parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--limit", type=int, help="most flow runs at once when serving (default: no limit)")
+    args = parser.parse_args(argv)
+    if args.run is None:
+        from prefect import serve
+
+        serve(*deployments(args.profile), limit=args.limit)
+        return
+    parameters = {"profile": args.profile, "seeds": args.seeds, "preset": args.preset}
+    if args.changes:
+        parameters["overrides"] = parse_changes(args.changes)
+    state, report = run_target(args.run, parameters, args.profile)
+    print(f"{FLOW}/{args.run}: {state}")
+    if state != "COMPLETED":
+        raise SystemExit(f"{FLOW}/{args.run} ended {state}: see the Prefect UI or outputs/logs/serve.log")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

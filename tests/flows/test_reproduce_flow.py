@@ -1,0 +1,259 @@
+"""``reproduce-paper`` end to end on the test profile, through a real Prefect server started here:
+
+- two runs started at the same time (``table-8`` and ``figure-2``, sharing two rows) train every model once;
+- the served deployment ``reproduce-paper/table-8`` with a parameter completes and trains nothing new;
+- deleting one trained row and running again retrains only that row;
+- a fault injected into a training task fails the flow run (Prefect FAILED, the MLflow training run FAILED
+  with the error), and the rerun resumes that run from its last checkpoint, each step logged once;
+- the MLflow UI, in headless chromium, lists the table experiments and shows a table's runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cgrpo_core.reproduce import FIGURE_2_ROWS
+from flows.serve import local_server
+from tests.browser import NO_BROWSER, Chromium, have_chromium
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, mlflow_client):
+    """A real ``prefect server start`` for this module's flow runs (the processes below report to it)."""
+    mlflow_client.search_experiments()  # create the MLflow store once, before several processes use it
+    with ExitStack() as stack:
+        yield local_server(stack, dict(os.environ), tmp_path_factory.mktemp("prefect-logs"))
+
+
+def _env(server: str, **extra: str) -> dict:
+    return {**os.environ, "PREFECT_API_URL": server, "OMP_NUM_THREADS": "1", **extra}
+
+
+def _start(module: str, args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    handle = log.open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
+
+
+def _finish(process: subprocess.Popen, log: Path, timeout: float = 900) -> list[str]:
+    process.wait(timeout=timeout)
+    lines = log.read_text().strip().splitlines()
+    assert process.returncode == 0, "\n".join(lines[-40:])
+    return lines
+
+
+def _train_runs(client) -> list:
+    experiment = client.get_experiment_by_name("train")
+    return client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
+
+
+def _rows_trained(report: str) -> dict[str, dict]:
+    return json.loads((Path(report) / "rows.json").read_text())["rows"]
+
+
+@pytest.fixture(scope="module")
+def concurrent(server, tmp_path_factory, mlflow_client):
+    """``table-8`` and ``figure-2`` started at the same time; both train naive 1:1.5 and Customized-GRPO."""
+    before = {r.info.run_id for r in _train_runs(mlflow_client)}
+    logs = tmp_path_factory.mktemp("concurrent")
+    runs = {
+        target: _start("flows.reproduce", [target, "--profile", "test"], _env(server), logs / f"{target}.log")
+        for target in ("table-8", "figure-2")
+    }
+    lines = {target: _finish(process, logs / f"{target}.log") for target, process in runs.items()}
+    new = [r for r in _train_runs(mlflow_client) if r.info.run_id not in before]
+    return lines, new
+
+
+def test_two_runs_that_share_rows_train_each_model_once(concurrent, mlflow_client):
+    lines, new = concurrent
+    reports = {target: lines[target][-1] for target in lines}
+    rows = {target: _rows_trained(report) for target, report in reports.items()}
+    keys = {info["config_hash"] for found in rows.values() for info in found.values()}
+    # table-8: sft, naive 1:1.5, Customized-GRPO; figure-2: naive 1:1, naive 1:1.5, Customized-GRPO
+    assert len(keys) == 4
+    shared = {info["config_hash"]: info["trained"] for info in rows["table-8"].values()}
+    for info in rows["figure-2"].values():
+        if info["config_hash"] in shared:
+            assert info["trained"] == shared[info["config_hash"]]  # one folder, found by the other run
+    assert len(new) == 4, [r.data.tags["row"] for r in new]
+    assert all(r.info.status == "FINISHED" for r in new)
+    figure = Path(reports["figure-2"])
+    assert (figure / "figures" / "figure-2-figure-2.png").is_file()
+    assert "## Figure 2" in (figure / "report.md").read_text()
+
+
+def test_a_table_run_logs_a_parent_run_and_a_child_run_per_row(concurrent, mlflow_client):
+    experiment = mlflow_client.get_experiment_by_name("table-8")
+    runs = mlflow_client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(c.data.tags["row"] for c in children) == [
+        "table-2/customized-grpo",
+        "table-2/naive-1-1.5",
+        "table-2/sft",
+    ]
+    for child in children:
+        tags = child.data.tags
+        assert (tags["table"], tags["profile"], tags["seed"]) == ("8", "test", "0")
+        trained = mlflow_client.get_run(tags["train_run_id"])
+        assert trained.data.tags["config_hash"] == tags["config_hash"]
+        assert child.data.params["grpo.max_steps"] == "2" and child.data.params["row"] == tags["row"]
+        assert child.data.metrics["train/steps"] == 2
+        assert child.info.status == "FINISHED"
+    artifacts = {a.path for a in mlflow_client.list_artifacts(parent.info.run_id, "table")}
+    assert {"table/table-8.csv", "table/table-8.md"} <= artifacts
+    assert parent.info.status == "FINISHED"
+    running = mlflow_client.search_runs(
+        [e.experiment_id for e in mlflow_client.search_experiments()], "attributes.status = 'RUNNING'"
+    )
+    assert running == []
+
+
+def test_a_served_deployment_runs_with_a_parameter_and_reuses_every_row(
+    concurrent, server, tmp_path, mlflow_client
+):
+    before = len(_train_runs(mlflow_client))
+    log = tmp_path / "serve.log"
+    process = _start("flows.serve", ["--run", "table-8", "--profile", "test"], _env(server), log)
+    lines = _finish(process, log)
+    assert "reproduce-paper/table-8: COMPLETED" in lines
+    report = Path(lines[-1])
+    assert report.parts[-3:] == ("reports", "test", "table-8")
+    assert "# Reproduction report: table-8 (test profile)" in (report / "report.md").read_text()
+    assert len(_train_runs(mlflow_client)) == before  # every row found again, nothing trained
+    flows = httpx.post(f"{server}/flow_runs/filter", json={}, timeout=30).json()
+    served = [f for f in flows if f["parameters"].get("target") == "table-8" and f.get("deployment_id")]
+    assert served and served[-1]["parameters"]["profile"] == "test"
+    assert all(f["state_type"] == "COMPLETED" for f in served)
+
+
+def test_deleting_one_trained_row_retrains_only_that_row(concurrent, server, tmp_path, mlflow_client):
+    lines, _ = concurrent
+    rows = _rows_trained(lines["figure-2"][-1])
+    victim = rows[f"{FIGURE_2_ROWS[0]} seed 0"]
+    shutil.rmtree(victim["trained"])
+    before = {r.info.run_id for r in _train_runs(mlflow_client)}
+    log = tmp_path / "again.log"
+    _finish(_start("flows.reproduce", ["figure-2", "--profile", "test"], _env(server), log), log)
+    new = [r for r in _train_runs(mlflow_client) if r.info.run_id not in before]
+    assert [(r.data.tags["row"], r.data.tags["config_hash"]) for r in new] == [
+        (FIGURE_2_ROWS[0], victim["config_hash"])
+    ]
+
+
+def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
+    concurrent, server, tmp_path, mlflow_client
+):
+    args = ["table-8", "--profile", "test", "--set", "grpo.max_steps=3"]  # new GRPO models; SFT reused
+    log = tmp_path / "fault.log"
+    process = _start("flows.reproduce", args, _env(server, CGRPO_FAULT_AT_STEP="2"), log)
+    process.wait(timeout=900)
+    assert process.returncode != 0
+    assert "injected fault at step 2" in log.read_text()
+    failed = [r for r in _train_runs(mlflow_client) if r.info.status == "FAILED"]
+    assert len(failed) == 1 and "injected fault at step 2" in failed[0].data.tags["cgrpo.error"]
+    assert failed[0].info.end_time is not None
+    flows = httpx.post(
+        f"{server}/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_DESC", "limit": 20}, timeout=30
+    ).json()
+    top = next(f for f in flows if f["parameters"].get("overrides") == {"grpo.max_steps": 3})
+    assert top["state_type"] == "FAILED"
+
+    log = tmp_path / "resume.log"
+    _finish(_start("flows.reproduce", args, _env(server), log), log)
+    resumed = mlflow_client.get_run(failed[0].info.run_id)  # the same run, continued
+    assert resumed.info.status == "FINISHED"
+    steps = [m.step for m in mlflow_client.get_metric_history(resumed.info.run_id, "progress/step")]
+    assert sorted(steps) == [0, 1, 2, 3]  # the held-out check at 0, then each step exactly once
+    assert [r for r in _train_runs(mlflow_client) if r.info.status != "FINISHED"] == []
+
+
+def test_the_mlflow_ui_lists_the_tables_and_shows_a_tables_runs(concurrent, tmp_path, mlflow_client):
+    if not have_chromium():
+        pytest.skip(NO_BROWSER)
+    experiment = mlflow_client.get_experiment_by_name("table-8")
+    runs = mlflow_client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    port = _free_port()
+    ui = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            os.environ["MLFLOW_TRACKING_URI"],
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    browser = None
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", ui)
+        browser = Chromium(tmp_path)
+        root = f"http://127.0.0.1:{port}/#/experiments"
+        tab = browser.open(root)
+        tab.wait_for("document.body.innerText.includes('table-8')")
+        tab.screenshot(tmp_path / "experiments.png")
+        tab = browser.open(f"{root}/{experiment.experiment_id}/runs?workflowType=machine_learning")
+        # the parent run, and its children counted with it (the table shows them folded under it)
+        runs = len(mlflow_client.search_runs([experiment.experiment_id]))
+        tab.wait_for(
+            f"document.body.innerText.includes({json.dumps(parent.info.run_name)})"
+            f" && document.body.innerText.includes('{runs} matching runs')"
+        )
+        assert tab.screenshot(tmp_path / "table-8.png").stat().st_size > 10_000
+        child = next(c for c in children if c.data.tags["row"] == "table-2/customized-grpo")
+        tab = browser.open(f"{root}/{experiment.experiment_id}/runs/{child.info.run_id}")
+        tab.wait_for("document.body.innerText.includes('train/reward/dino_seg_mean')")
+        assert child.info.run_name in tab.js("document.body.innerText")
+        tab.screenshot(tmp_path / "child.png")
+    finally:
+        if browser is not None:
+            browser.close()
+        os.killpg(ui.pid, 15)
+        ui.wait(timeout=60)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(url)
