@@ -3,6 +3,8 @@
 #   ./run.sh          set up .venv and run the main job (toy profile)
 #   ./run.sh test     set up .venv and run the whole test suite
 #   ./run.sh setup    only set up .venv
+#   ./run.sh reproduce [TARGET] [--seeds N] [--profile P]
+#                     the paper's tables and figures through a Prefect server (default TARGET: all)
 # Any further arguments go to the command (e.g. ./run.sh test -k advantages).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -48,6 +50,9 @@ cmd="${1:-main}"
 case "$cmd" in
   main)  exec .venv/bin/python -m flows.main "$@" ;;
   test)  exec .venv/bin/python -m pytest "$@" ;;
+  reproduce)
+    target="${1:-all}"; [ $# -gt 0 ] && shift
+    exec .venv/bin/python -m flows.serve --run "$target" "$@" ;;
   setup) exit 0 ;;
-  *) echo "usage: ./run.sh [main|test|setup] [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh [main|test|setup|reproduce] [args...]" >&2; exit 2 ;;
 esac

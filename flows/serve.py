@@ -2,6 +2,7 @@
 
     python -m flows.serve                       # serve reproduce-paper/all, /table-1 ... /figure-7 (blocks)
     python -m flows.serve --run table-3 [--profile toy|test|paper] [--seeds N] [--set dotted.key=value ...]
+    python -m flows.serve --pool gpus [--gpus 8]  # register them with a work pool; `prefect worker start`
 
 The deployments are ``reproduce-paper/<TARGET>`` for ``all`` and every target of
 :data:`cgrpo_core.reproduce.TARGETS`, each with its ``target`` fixed and ``profile`` (default: toy),
@@ -53,6 +54,41 @@ def deployments(profile: str = "toy") -> list:
         )
         for name in DEPLOYMENTS
     ]
+
+
+def deploy_to_pool(pool: str, profile: str = "toy", gpus: int | None = None) -> list[str]:
+    """Register the deployments with the work pool ``pool`` (created as a ``process`` pool if missing) for
+    ``prefect worker start --pool POOL`` to run: one worker per machine (per GPU machine in a team). With
+    ``gpus``, the tag ``gpu`` (training and evaluation tasks) gets a concurrency limit of that many slots.
+    The code is read from this checkout (``from_source``): a worker on another machine needs the same
+    path, or a ``prefect.yaml`` with a ``git_clone`` pull step (README, "A team set-up")."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from flows.reproduce import reproduce_paper
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(pool)
+        except Exception:  # ObjectNotFound: create it
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        if gpus is not None:
+            client.create_concurrency_limit(tag="gpu", concurrency_limit=gpus)
+    remote = reproduce_paper.from_source(source=str(REPO), entrypoint="flows/reproduce.py:reproduce_paper")
+    names = []
+    for name in DEPLOYMENTS:
+        remote.deploy(
+            name=name,
+            work_pool_name=pool,
+            parameters={"target": name, "profile": profile},
+            tags=["reproduce-paper", name],
+            build=False,
+            push=False,
+            print_next_steps=False,
+            ignore_warnings=True,  # "a process pool runs the code where the worker runs": intended here
+        )
+        names.append(f"{FLOW}/{name}")
+    return names
 
 
 def _free_port() -> int:
@@ -145,7 +181,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--limit", type=int, help="most flow runs at once when serving (default: no limit)")
+    parser.add_argument("--pool", help="register the deployments with this work pool instead of serving them")
+    parser.add_argument("--gpus", type=int, help="with --pool: a concurrency limit on the tag gpu")
     args = parser.parse_args(argv)
+    if args.pool:
+        names = deploy_to_pool(args.pool, args.profile, args.gpus)
+        print(f"{len(names)} deployments in work pool {args.pool!r}; start a worker with:")
+        print(f"  prefect worker start --pool {args.pool}")
+        return
     if args.run is None:
         from prefect import serve
 

@@ -1,8 +1,8 @@
 """``reproduce-paper`` end to end on the test profile, through a real Prefect server started here:
 
 - two runs started at the same time (``table-8`` and ``figure-2``, sharing two rows) train every model once;
-- the served deployment ``reproduce-paper/table-8`` with a parameter completes and trains nothing new;
-- deleting one trained row and running again retrains only that row;
+- after one trained row is deleted, the served deployment ``reproduce-paper/table-8`` with a parameter
+  completes and retrains only that row;
 - a fault injected into a training task fails the flow run (Prefect FAILED, the MLflow training run FAILED
   with the error), and the rerun resumes that run from its last checkpoint, each step logged once;
 - the MLflow UI, in headless chromium, lists the table experiments and shows a table's runs.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cgrpo_core.reproduce import FIGURE_2_ROWS
 from flows.serve import local_server
 from tests.browser import NO_BROWSER, Chromium, have_chromium
 
@@ -126,10 +126,13 @@ def test_a_table_run_logs_a_parent_run_and_a_child_run_per_row(concurrent, mlflo
     assert running == []
 
 
-def test_a_served_deployment_runs_with_a_parameter_and_reuses_every_row(
+def test_a_served_deployment_reuses_every_row_but_the_one_deleted(
     concurrent, server, tmp_path, mlflow_client
 ):
-    before = len(_train_runs(mlflow_client))
+    lines, _ = concurrent
+    victim = _rows_trained(lines["table-8"][-1])["table-2/sft seed 0"]
+    shutil.rmtree(victim["trained"])  # the one row to retrain
+    before = {r.info.run_id for r in _train_runs(mlflow_client)}
     log = tmp_path / "serve.log"
     process = _start("flows.serve", ["--run", "table-8", "--profile", "test"], _env(server), log)
     lines = _finish(process, log)
@@ -137,25 +140,14 @@ def test_a_served_deployment_runs_with_a_parameter_and_reuses_every_row(
     report = Path(lines[-1])
     assert report.parts[-3:] == ("reports", "test", "table-8")
     assert "# Reproduction report: table-8 (test profile)" in (report / "report.md").read_text()
-    assert len(_train_runs(mlflow_client)) == before  # every row found again, nothing trained
-    flows = httpx.post(f"{server}/flow_runs/filter", json={}, timeout=30).json()
-    served = [f for f in flows if f["parameters"].get("target") == "table-8" and f.get("deployment_id")]
-    assert served and served[-1]["parameters"]["profile"] == "test"
-    assert all(f["state_type"] == "COMPLETED" for f in served)
-
-
-def test_deleting_one_trained_row_retrains_only_that_row(concurrent, server, tmp_path, mlflow_client):
-    lines, _ = concurrent
-    rows = _rows_trained(lines["figure-2"][-1])
-    victim = rows[f"{FIGURE_2_ROWS[0]} seed 0"]
-    shutil.rmtree(victim["trained"])
-    before = {r.info.run_id for r in _train_runs(mlflow_client)}
-    log = tmp_path / "again.log"
-    _finish(_start("flows.reproduce", ["figure-2", "--profile", "test"], _env(server), log), log)
     new = [r for r in _train_runs(mlflow_client) if r.info.run_id not in before]
     assert [(r.data.tags["row"], r.data.tags["config_hash"]) for r in new] == [
-        (FIGURE_2_ROWS[0], victim["config_hash"])
+        ("table-2/sft", victim["config_hash"])
     ]
+    flows = httpx.post(f"{server}/flow_runs/filter", json={}, timeout=30).json()
+    served = [f for f in flows if f["parameters"].get("target") == "table-8" and f.get("deployment_id")]
+    assert len(served) == 1 and served[0]["parameters"]["profile"] == "test"  # the parameter reached it
+    assert served[0]["state_type"] == "COMPLETED"
 
 
 def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
@@ -236,6 +228,60 @@ def test_the_mlflow_ui_lists_the_tables_and_shows_a_tables_runs(concurrent, tmp_
             browser.close()
         os.killpg(ui.pid, 15)
         ui.wait(timeout=60)
+
+
+def _flow_runs(server: str) -> list[dict]:
+    return httpx.post(f"{server}/flow_runs/filter", json={}, timeout=30).json()
+
+
+def test_a_process_work_pool_with_two_workers_runs_two_targets_at_once(server, tmp_path):
+    env = _env(server)
+    log = tmp_path / "deploy.log"
+    lines = _finish(
+        _start("flows.serve", ["--pool", "pair", "--profile", "test", "--gpus", "1"], env, log), log
+    )
+    assert "12 deployments in work pool 'pair'; start a worker with:" in lines
+    limits = httpx.post(f"{server}/concurrency_limits/filter", json={}, timeout=30).json()
+    assert {(c["tag"], c["concurrency_limit"]) for c in limits} >= {("gpu", 1)}
+    workers = [
+        _start(
+            "prefect",
+            ["worker", "start", "--pool", "pair", "--limit", "1", "--name", f"w{i}"],
+            env,
+            tmp_path / f"w{i}.log",
+        )
+        for i in range(2)
+    ]
+    try:
+        ids = []
+        for target in ("figure-3", "figure-6"):
+            done = subprocess.run(
+                [sys.executable, "-m", "prefect", "deployment", "run", f"reproduce-paper/{target}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            ids.append(re.search(r"UUID: (\S+)", done.stdout).group(1))
+        deadline = time.monotonic() + 600
+        while True:
+            runs = {r["id"]: r for r in _flow_runs(server) if r["id"] in ids}
+            if all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for r in runs.values()):
+                break
+            assert time.monotonic() < deadline, {k: r["state_type"] for k, r in runs.items()}
+            time.sleep(2)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+    assert [runs[i]["state_type"] for i in ids] == ["COMPLETED", "COMPLETED"]
+    # each worker (limit 1) took one of the two runs
+    taken = [
+        {i for i in ids if f"submitting flow run '{i}'" in (tmp_path / f"w{w}.log").read_text()}
+        for w in range(2)
+    ]
+    assert sorted(map(len, taken)) == [1, 1] and taken[0] != taken[1]
 
 
 def _free_port() -> int:
