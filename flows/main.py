@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
         + "".join(f"  {name}: {value}\n" for name, value in out.items())
         + "MLflow experiments 'analysis', 'toy-zoo', 'data', 'evaluate' and 'table-2'. Browse them with:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}\n"
+        "Reproduce a table or figure through a Prefect server: ./run.sh reproduce table-3 (README)\n"
     )
     return out
 

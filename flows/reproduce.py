@@ -33,18 +33,41 @@ from cgrpo_core.config import PRESETS, PROFILES, experiment_config
 from cgrpo_core.reproduce import TARGETS, expand_target, target_rows
 from cgrpo_core.rows import not_run_reason, row_config, rows_of_table
 from cgrpo_core.schema import config_hash
+from cgrpo_core.store import ResultStore
 from flows.analysis import analysis
 from flows.cli import parse_changes
 from flows.evaluate import evaluate_row
-from flows.train import train_row
+from flows.train import resolve_row, train_row
+from tasks.evaluation import eval_key
 from tasks.reproduce import model_key_of, write_report, write_training_curves
 from tasks.tables import write_paper_table
+from tasks.training import model_key
 
 ANALYSIS_FIGURES = {
     "figure-3": ("fig3_sars_cross_section.png",),
     "figure-6": ("fig6_tdw_schedules.png",),
     "figure-7": ("fig7_alignment.png",),
 }
+
+
+def find_row(row_id: str, config, evaluate: bool, cache: dict) -> tuple[str | None, str | None]:
+    """(trained, evaluated) folders of ``row_id`` when the store holds all it needs (the evaluation only
+    when ``evaluate``), else (None, None): then the train and evaluate flows make what is missing."""
+    base = config.method == "base"
+    found = resolve_row(row_id, config, needs_syncd=not base, cache=cache)
+    if found.bench is None and evaluate:
+        return None, None
+    store = ResultStore()
+    key = model_key(found.config, None if base else found.train_json)
+    trained = None if base else (str(store.path("trained", key)) if store.exists("trained", key) else None)
+    if not base and trained is None:
+        return None, None
+    if not evaluate:
+        return trained, None
+    evaluation = eval_key(found.config, key, found.bench)
+    if not store.exists("evaluated", evaluation):
+        return None, None
+    return trained, str(store.path("evaluated", evaluation))
 
 
 def _seeds(row_changes: dict, seeds: int) -> list[int]:
@@ -69,6 +92,7 @@ def reproduce_paper(
     began = time.perf_counter()
     timings: dict[str, float] = {}
     built: dict[str, tuple[str | None, str | None]] = {}  # model config hash -> (trained, evaluated)
+    inputs: dict = {}  # what rows share (toy world and zoo, training list, benchmark), resolved once
     row_info: dict[str, dict] = {}
 
     def run_row(row, seed: int, evaluate: bool) -> tuple[str | None, str | None]:
@@ -76,6 +100,8 @@ def reproduce_paper(
         key = config_hash(config)
         trained, evaluated = built.get(key, (None, None))
         is_base = config.method == "base"
+        if trained is None and evaluated is None:  # found in the store: no training or evaluation flow run
+            trained, evaluated = find_row(row.id, config, evaluate, inputs)
         if trained is None and not is_base:
             start = time.perf_counter()
             trained = train_row(row.id, config)

@@ -91,7 +91,8 @@ def deploy_to_pool(pool: str, profile: str = "toy", gpus: int | None = None) -> 
     return names
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -133,7 +134,7 @@ def _process(command: list[str], env: dict, log: Path):
 
 def local_server(stack: ExitStack, env: dict, logs: Path) -> str:
     """Start ``prefect server start`` on a free local port; its API URL once healthy."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     server = stack.enter_context(_process(command, env, logs / "prefect-server.log"))

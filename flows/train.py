@@ -18,6 +18,7 @@ run again with the same arguments, continues from its last checkpoint.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +45,28 @@ class RowInputs:
     bench: tuple[str, str, str] | None
 
 
-def resolve_row(row_id: str, config: ExperimentConfig, needs_syncd: bool = True) -> RowInputs:
+def _shared_key(config: ExperimentConfig, needs_syncd: bool) -> str:
+    """What the shared inputs of a row depend on: the toy world and zoo, the data preparation, the
+    benchmark, the weights (and, to be safe, the seed, the policy and the rewards)."""
+    parts = {
+        "toy": config.toy,
+        "data": config.data,
+        "benchmark": config.evaluation.benchmark,
+        "weights": config.weights,
+        "seed": config.seed,
+        "policy": config.policy,
+        "rewards": config.rewards,
+    }
+    dumped = {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in parts.items()}
+    return json.dumps({**dumped, "needs_syncd": needs_syncd}, sort_keys=True)
+
+
+def resolve_row(
+    row_id: str, config: ExperimentConfig, needs_syncd: bool = True, cache: dict | None = None
+) -> RowInputs:
     """Run the tasks a row's training and evaluation read: the toy world and zoo (toy weights), the
-    filtered SynCD list and the benchmark's files. A task call: use it inside a flow."""
+    filtered SynCD list and the benchmark's files. A task call: use it inside a flow. ``cache`` (a dict
+    kept by the caller) reuses what an earlier row with the same inputs resolved, without new task runs."""
     reason = not_run_reason(get_row(row_id))
     if reason is not None:
         raise ValueError(f"{row_id} is {reason}")
@@ -55,25 +75,30 @@ def resolve_row(row_id: str, config: ExperimentConfig, needs_syncd: bool = True)
             "configured weights train on SynCD: set data.syncd_root (--set data.syncd_root=DIR; the README's "
             "'The paper profile's data' says how to download it)"
         )
-    world = None
-    if config.weights == "toy_zoo":
-        world = make_toy_world(config.toy.world)
-        reward_zoo = build_reward_zoo(config.toy.zoo.rewards, world)
-        policy_zoo = build_policy_zoo(config.toy.zoo.policy, world)
-        resolved = with_toy_weights(config, policy_zoo, reward_zoo)
+    key = _shared_key(config, needs_syncd)
+    if cache is not None and key in cache:
+        world, zoos, train_json, image_root, bench = cache[key]
     else:
-        resolved = config
-    train_json = image_root = None
-    if needs_syncd:
-        image_root = config.data.syncd_root or str(Path(world) / "syncd")
-        train_json = f"{prepare_syncd(config)}/train.json"
-    benchmark = config.evaluation.benchmark
-    bench = None
-    if benchmark.root is not None or world is not None:
-        root, prompts, protocol = bench_files(
-            benchmark.root, benchmark.prompts_file, benchmark.protocol_file, world
-        )
-        bench = (str(root), str(prompts), str(protocol))
+        world = zoos = None
+        if config.weights == "toy_zoo":
+            world = make_toy_world(config.toy.world)
+            reward_zoo = build_reward_zoo(config.toy.zoo.rewards, world)
+            policy_zoo = build_policy_zoo(config.toy.zoo.policy, world)
+            zoos = (policy_zoo, reward_zoo)
+        train_json = image_root = None
+        if needs_syncd:
+            image_root = config.data.syncd_root or str(Path(world) / "syncd")
+            train_json = f"{prepare_syncd(config)}/train.json"
+        benchmark = config.evaluation.benchmark
+        bench = None
+        if benchmark.root is not None or world is not None:
+            root, prompts, protocol = bench_files(
+                benchmark.root, benchmark.prompts_file, benchmark.protocol_file, world
+            )
+            bench = (str(root), str(prompts), str(protocol))
+        if cache is not None:
+            cache[key] = (world, zoos, train_json, image_root, bench)
+    resolved = with_toy_weights(config, *zoos) if zoos is not None else config
     return RowInputs(resolved, train_json, image_root, bench)
 
 

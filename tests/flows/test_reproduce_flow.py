@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.serve import local_server
+from flows.serve import free_port, local_server
 from tests.browser import NO_BROWSER, Chromium, have_chromium
 
 pytestmark = pytest.mark.slow
@@ -184,7 +184,7 @@ def test_the_mlflow_ui_lists_the_tables_and_shows_a_tables_runs(concurrent, tmp_
     runs = mlflow_client.search_runs([experiment.experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    port = _free_port()
+    port = free_port()
     ui = subprocess.Popen(
         [
             sys.executable,
@@ -282,14 +282,6 @@ def test_a_process_work_pool_with_two_workers_runs_two_targets_at_once(server, t
         for w in range(2)
     ]
     assert sorted(map(len, taken)) == [1, 1] and taken[0] != taken[1]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_http(url: str, process: subprocess.Popen, timeout: float = 120) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,17 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.serve import local_server
+from flows.serve import free_port, local_server
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 NO_POSTGRES = "no PostgreSQL server binaries: apt-get install -y postgresql (.ci/run installs it)"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def postgres():
         as_user = ["runuser", "-u", "postgres", "--"]
         folder.chmod(0o755)
         shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     subprocess.run(
         [*as_user, bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres"],
         check=True,
