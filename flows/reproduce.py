@@ -7,8 +7,10 @@
     python -m flows.reproduce --list                 # the targets and the rows each needs
 
 TARGET is ``all``, ``table-1`` ... ``table-5``, ``table-7``, ``table-8``, ``figure-2``, ``figure-3``,
-``figure-6`` or ``figure-7`` (cgrpo_core/reproduce.py). The same flow is served as the deployments
-``reproduce-paper/<TARGET>`` (``python -m flows.serve``; README, "Reproducing the paper").
+``figure-6`` or ``figure-7`` (cgrpo_core/reproduce.py); ``table-6`` and ``figure-5`` report the newest
+imported human evaluation (``python -m flows.human_eval import``), which ``all`` includes when one exists.
+The same flow is served as the deployments ``reproduce-paper/<TARGET>`` (``python -m flows.serve``;
+README, "Reproducing the paper").
 
 Every row is trained (``train`` flow) and evaluated (``evaluate`` flow) once per content: a row that several
 targets share, or that another run is building at the same time, is built once (the result store's lock)
@@ -39,10 +41,15 @@ from flows.cli import parse_changes
 from flows.evaluate import evaluate_row
 from flows.train import resolve_row, train_row
 from tasks.evaluation import eval_key
-from tasks.reproduce import model_key_of, write_report, write_training_curves
+from tasks.reproduce import latest_human_results, model_key_of, write_report, write_training_curves
 from tasks.tables import write_paper_table
 from tasks.training import model_key
 
+HUMAN_TARGETS = ("table-6", "figure-5")
+NO_ANSWERS = (
+    "no answers imported yet (python -m flows.human_eval export ..., then import; README, "
+    "'A blinded human evaluation')"
+)
 ANALYSIS_FIGURES = {
     "figure-3": ("fig3_sars_cross_section.png",),
     "figure-6": ("fig6_tdw_schedules.png",),
@@ -83,7 +90,12 @@ def reproduce_paper(
     overrides: dict[str, Any] | None = None,
 ) -> str:
     """Reproduce ``target`` (module docstring); returns the report's folder."""
-    targets = expand_target(target)
+    human = None
+    if target in HUMAN_TARGETS or target == "all":
+        human = latest_human_results()
+        if human is None and target in HUMAN_TARGETS:
+            raise ValueError(f"{target} comes from a human evaluation's answers: {NO_ANSWERS}")
+    targets = [] if target in HUMAN_TARGETS else expand_target(target)
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if profile not in PROFILES or preset not in PRESETS:
@@ -153,7 +165,7 @@ def reproduce_paper(
             tables[spec.name] = write_paper_table(number, profile, evaluated, trained, reasons, rewards)
         timings[f"{spec.name}: table/figure and MLflow"] = time.perf_counter() - table_start
     timings["total"] = time.perf_counter() - began
-    report = write_report(target, profile, seeds, overrides, tables, figures, row_info, timings)
+    report = write_report(target, profile, seeds, overrides, tables, figures, row_info, timings, human)
     print(f"reproduce-paper {target} ({profile}, {seeds} seed{'s' if seeds > 1 else ''}): {report}")
     return report
 
@@ -178,7 +190,8 @@ def main(argv: list[str] | None = None) -> str | None:
     if args.dreambench_root:
         overrides["evaluation.benchmark.root"] = args.dreambench_root
     try:
-        expand_target(args.target)
+        if args.target not in HUMAN_TARGETS:
+            expand_target(args.target)
         experiment_config(args.profile, args.preset, overrides)
         folder = reproduce_paper(args.target, args.profile, args.seeds, args.preset, overrides)
     except (KeyError, ValueError, FileNotFoundError) as err:

@@ -38,6 +38,16 @@ from flows.cli import parse_changes
 
 FLOW = "reproduce-paper"
 DEPLOYMENTS = ("all", *TARGETS)
+HUMAN = ("table-6", "figure-5")  # deployed once a human evaluation's answers are imported
+
+
+def deployment_names() -> tuple[str, ...]:
+    """``all``, every target, and ``table-6``/``figure-5`` when imported human answers exist."""
+    from tasks.reproduce import latest_human_results
+
+    return DEPLOYMENTS + (HUMAN if latest_human_results() else ())
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -49,10 +59,10 @@ def deployments(profile: str = "toy") -> list:
         reproduce_paper.to_deployment(
             name=name,
             parameters={"target": name, "profile": profile},
-            description=f"Reproduce {'every table and figure' if name == 'all' else TARGETS[name].title}",
+            description=f"Reproduce {TARGETS[name].title if name in TARGETS else name} ({profile} profile)",
             tags=["reproduce-paper", name],
         )
-        for name in DEPLOYMENTS
+        for name in deployment_names()
     ]
 
 
@@ -76,7 +86,7 @@ def deploy_to_pool(pool: str, profile: str = "toy", gpus: int | None = None) -> 
             client.create_concurrency_limit(tag="gpu", concurrency_limit=gpus)
     remote = reproduce_paper.from_source(source=str(REPO), entrypoint="flows/reproduce.py:reproduce_paper")
     names = []
-    for name in DEPLOYMENTS:
+    for name in deployment_names():
         remote.deploy(
             name=name,
             work_pool_name=pool,
@@ -144,11 +154,11 @@ def local_server(stack: ExitStack, env: dict, logs: Path) -> str:
 
 
 def _deployed(env: dict) -> bool:
-    url = env["PREFECT_API_URL"]
+    url, names = env["PREFECT_API_URL"], deployment_names()
     reply = httpx.post(
-        f"{url}/deployments/filter", json={"deployments": {"name": {"any_": list(DEPLOYMENTS)}}}, timeout=10
+        f"{url}/deployments/filter", json={"deployments": {"name": {"any_": list(names)}}}, timeout=10
     )
-    return reply.status_code == 200 and len(reply.json()) >= len(DEPLOYMENTS)
+    return reply.status_code == 200 and len(reply.json()) >= len(names)
 
 
 def run_target(target: str, parameters: dict, profile: str) -> tuple[str, str]:
@@ -162,7 +172,9 @@ def run_target(target: str, parameters: dict, profile: str) -> tuple[str, str]:
             _process([sys.executable, "-m", "flows.serve", "--profile", profile], env, logs / "serve.log")
         )
         _wait(lambda: _deployed(env), "serving the deployments", 300, serve)
-        print(f"serving {len(DEPLOYMENTS)} deployments of {FLOW} (log {logs / 'serve.log'})", flush=True)
+        print(
+            f"serving {len(deployment_names())} deployments of {FLOW} (log {logs / 'serve.log'})", flush=True
+        )
         os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
         from prefect.deployments import run_deployment
 
@@ -176,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--run", metavar="TARGET", choices=DEPLOYMENTS, help="run this deployment and wait")
+    parser.add_argument(
+        "--run", metavar="TARGET", choices=DEPLOYMENTS + HUMAN, help="run this deployment and wait"
+    )
     parser.add_argument("--profile", default="toy", choices=list(PROFILES))
     parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
     parser.add_argument("--seeds", type=int, default=1)

@@ -21,11 +21,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from cgrpo_core.evaluation.aggregate import METRIC_NAMES
 from cgrpo_core.evaluation.figures import curves_figure
+from cgrpo_core.evaluation.tables import table_markdown
 from cgrpo_core.plots import save_figure
 from cgrpo_core.reproduce import CLAIMS, evaluate_claim
 from cgrpo_core.rows import get_row
@@ -64,6 +66,17 @@ def write_training_curves(
     with mlflow_run("figure-2", f"figure-2 ({profile})", {"profile": profile, **prefect_run_tags()}) as run:
         run.log_artifact(png, "figure")
     return str(folder)
+
+
+HUMAN_FILES = ("figure5.png", "figure5.csv", "correlations.csv")
+
+
+def latest_human_results() -> str | None:
+    """The newest imported human evaluation (``outputs/human_eval_results/<export>/<answers>/``, the default
+    of ``python -m flows.human_eval import``) holding Fig. 5 and Table 6, or None."""
+    root = workspace() / "outputs" / "human_eval_results"
+    found = [p for p in root.glob("*/*") if all((p / name).is_file() for name in HUMAN_FILES)]
+    return str(max(found, key=lambda p: (p / "figure5.png").stat().st_mtime)) if found else None
 
 
 def model_key_of(trained: str | None, evaluated: str | None) -> str | None:
@@ -122,10 +135,12 @@ def write_report(
     figures: Mapping[str, Sequence[str]],
     rows: Mapping[str, dict],
     timings: Mapping[str, float],
+    human: str | None = None,
 ) -> str:
     """The report of one ``reproduce-paper`` run (module docstring). ``tables``: target -> table folder;
     ``figures``: target -> PNG files; ``rows``: row -> {seed, config_hash, trained, evaluated};
-    ``timings``: what -> seconds."""
+    ``timings``: what -> seconds; ``human``: an imported human evaluation's results folder (Fig. 5 and
+    Table 6), if the run reports one."""
     folder = workspace() / "outputs" / "reports" / profile / target
     pictures = folder / "figures"
     pictures.mkdir(parents=True, exist_ok=True)
@@ -171,6 +186,13 @@ def write_report(
             copy = pictures / f"{name}-{Path(png).name}"
             shutil.copyfile(png, copy)
             lines += [f"![{name}](figures/{copy.name})", ""]
+    if human:
+        lines += [f"## Figure 5 and Table 6 (human evaluation, {human})", ""]
+        for name in ("figure5.csv", "correlations.csv"):
+            frame = pd.read_csv(Path(human) / name)
+            lines += [table_markdown(frame, name.removesuffix(".csv")).replace("## ", "### ", 1), ""]
+        shutil.copyfile(Path(human) / "figure5.png", pictures / "figure-5.png")
+        lines += ["![figure-5](figures/figure-5.png)", ""]
     if protocol:
         lines += ["## Protocol", "", *(f"- {k}: {v}" for k, v in protocol.items()), ""]
     lines += [

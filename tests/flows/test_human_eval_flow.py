@@ -196,3 +196,24 @@ def test_bad_answers_exit_non_zero_with_the_reason(exported, tmp_path):
     message = str(exited.value.code)
     assert "bad.csv:4: prompt answer 'maybe' is not one of A, B, tie" in message
     assert f"bad.csv:{PAIRS + 2}: duplicated: 'ann-3' answered pair {ids[0]} already at" in message
+
+
+def test_figure_5_and_table_6_join_the_report_once_answers_are_imported(exported, tmp_path, monkeypatch):
+    from flows.reproduce import main as reproduce
+
+    folder, key_file, key = exported
+    answers = tmp_path / "ann-9.csv"  # every identity B, every prompt A
+    answers.write_text(
+        "pair_id,annotator,identity,prompt\n" + "".join(f"{p['pair_id']},ann-9,B,A\n" for p in key["pairs"])
+    )
+    results = Path(main(["import", "--key", str(key_file), str(answers)]))
+    report = Path(reproduce(["figure-5", "--profile", "test"]))
+    text = (report / "report.md").read_text()
+    assert f"## Figure 5 and Table 6 (human evaluation, {results})" in text
+    assert (report / "figures" / "figure-5.png").read_bytes() == (results / "figure5.png").read_bytes()
+    metrics = pd.read_csv(results / "correlations.csv")["metric"]
+    assert all(f"| {m} |" in text for m in metrics)
+
+    monkeypatch.setenv("CGRPO_WORKSPACE", str(tmp_path / "empty"))  # no answers imported there
+    with pytest.raises(SystemExit, match="no answers imported yet"):
+        reproduce(["table-6", "--profile", "test"])

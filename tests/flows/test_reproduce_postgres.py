@@ -76,7 +76,7 @@ def test_a_table_run_against_postgresql_backed_prefect_and_mlflow(postgres, tmp_
         "OMP_NUM_THREADS": "1",
     }
     with ExitStack() as stack:
-        env["PREFECT_API_URL"] = local_server(stack, env, tmp_path)
+        env["PREFECT_API_URL"] = local_server(stack, {**env, "PREFECT_HOME": str(tmp_path)}, tmp_path)
         # the models of test_reproduce_flow's fault test, found again (trained here when run alone)
         args = ["table-8", "--profile", "test", "--set", "grpo.max_steps=3"]
         done = subprocess.run(
