@@ -14,7 +14,8 @@ README, "Reproducing the paper").
 
 Every row is trained (``train`` flow) and evaluated (``evaluate`` flow) once per content: a row that several
 targets share, or that another run is building at the same time, is built once (the result store's lock)
-and found again. Seeds 0 .. N-1 of every trained row; the base model is trained by nobody, so it has one.
+and found again. Seeds S .. S+N-1 of every trained row (S: ``--set seed=S``, default 0); the base model is
+trained by nobody, so it has one.
 Each table goes to ``outputs/tables/<profile>/table-N/`` and the MLflow experiment ``table-N`` (a parent
 run, a child run per row and seed); the run ends with one report, ``outputs/reports/<profile>/<TARGET>/``
 (the paper's claims with verdicts, every table and figure, the rows' config hashes, where the time went).
@@ -77,8 +78,8 @@ def find_row(row_id: str, config, evaluate: bool, cache: dict) -> tuple[str | No
     return trained, str(store.path("evaluated", evaluation))
 
 
-def _seeds(row_changes: dict, seeds: int) -> list[int]:
-    return [0] if row_changes.get("method") == "base" else list(range(seeds))
+def _seeds(row_changes: dict, seeds: int, first: int) -> list[int]:
+    return [first] if row_changes.get("method") == "base" else list(range(first, first + seeds))
 
 
 @flow(name="reproduce-paper", log_prints=True)
@@ -148,7 +149,7 @@ def reproduce_paper(
         trained: dict[str, list[str]] = {}
         evaluated: dict[str, list[str]] = {}
         for row in target_rows(spec):
-            for seed in _seeds(row.changes, seeds):
+            for seed in _seeds(row.changes, seeds, int(overrides.get("seed", 0))):
                 done_training, done_evaluation = run_row(row, seed, evaluate)
                 if done_training:
                     trained.setdefault(row.id, []).append(done_training)

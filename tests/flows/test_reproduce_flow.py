@@ -43,7 +43,12 @@ def _env(server: str, **extra: str) -> dict:
     return {**os.environ, "PREFECT_API_URL": server, "OMP_NUM_THREADS": "1", **extra}
 
 
+SEED = ["--set", "seed=11"]  # models of their own: other test modules train seed 0 of the same rows
+
+
 def _start(module: str, args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    if module in ("flows.reproduce", "flows.serve") and "--pool" not in args:
+        args = [*args, *SEED]
     handle = log.open("w")
     return subprocess.Popen(
         [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT
@@ -91,7 +96,9 @@ def test_two_runs_that_share_rows_train_each_model_once(concurrent, mlflow_clien
     for info in rows["figure-2"].values():
         if info["config_hash"] in shared:
             assert info["trained"] == shared[info["config_hash"]]  # one folder, found by the other run
-    assert len(new) == 4, [r.data.tags["row"] for r in new]
+    runs = {key: [r for r in _train_runs(mlflow_client) if r.data.tags["config_hash"] == key] for key in keys}
+    assert {key: len(found) for key, found in runs.items()} == dict.fromkeys(keys, 1)  # each trained once
+    assert {r.info.run_id for found in runs.values() for r in found} == {r.info.run_id for r in new}
     assert all(r.info.status == "FINISHED" for r in new)
     figure = Path(reports["figure-2"])
     assert (figure / "figures" / "figure-2-figure-2.png").is_file()
@@ -112,7 +119,7 @@ def test_a_table_run_logs_a_parent_run_and_a_child_run_per_row(concurrent, mlflo
     ]
     for child in children:
         tags = child.data.tags
-        assert (tags["table"], tags["profile"], tags["seed"]) == ("8", "test", "0")
+        assert (tags["table"], tags["profile"], tags["seed"]) == ("8", "test", "11")
         trained = mlflow_client.get_run(tags["train_run_id"])
         assert trained.data.tags["config_hash"] == tags["config_hash"]
         assert child.data.params["grpo.max_steps"] == "2" and child.data.params["row"] == tags["row"]
@@ -131,7 +138,7 @@ def test_a_served_deployment_reuses_every_row_but_the_one_deleted(
     concurrent, server, tmp_path, mlflow_client
 ):
     lines, _ = concurrent
-    victim = _rows_trained(lines["table-8"][-1])["table-2/sft seed 0"]
+    victim = _rows_trained(lines["table-8"][-1])["table-2/sft seed 11"]
     shutil.rmtree(victim["trained"])  # the one row to retrain
     before = {r.info.run_id for r in _train_runs(mlflow_client)}
     log = tmp_path / "serve.log"
@@ -166,7 +173,7 @@ def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
     flows = httpx.post(
         f"{server}/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_DESC", "limit": 20}, timeout=30
     ).json()
-    top = next(f for f in flows if f["parameters"].get("overrides") == {"grpo.max_steps": 3})
+    top = next(f for f in flows if f["parameters"].get("overrides", {}).get("grpo.max_steps") == 3)
     assert top["state_type"] == "FAILED"
 
     log = tmp_path / "resume.log"
@@ -241,7 +248,7 @@ def test_a_process_work_pool_with_two_workers_runs_two_targets_at_once(server, t
     lines = _finish(
         _start("flows.serve", ["--pool", "pair", "--profile", "test", "--gpus", "1"], env, log), log
     )
-    assert "12 deployments in work pool 'pair'; start a worker with:" in lines
+    assert any(re.fullmatch(r"1[24] deployments in work pool 'pair'; start a worker with:", x) for x in lines)
     limits = httpx.post(f"{server}/concurrency_limits/filter", json={}, timeout=30).json()
     assert {(c["tag"], c["concurrency_limit"]) for c in limits} >= {("gpu", 1)}
     workers = [

@@ -117,12 +117,14 @@ def _held_out_brightness(policy, conds, settings) -> float:
 
 def test_grpo_raises_a_known_function_of_the_image(policy, settings):
     # The tiny random checkpoint's samples differ in brightness by ~0.006 (std) within a group. With SDE
-    # noise eta 1 (more exploration than the paper's 0.4), lr 3e-2 and 20 steps of 2 groups x 4, held-out
-    # ODE samples from fixed noise get ~0.02 brighter (measured: 0.5855 -> 0.6073; at eta 0.4 only
-    # +0.010 at lr 1e-2 and +0.000 at lr 3e-2 in the same budget).
+    # noise eta 1 (more exploration than the paper's 0.4), lr 2e-2 and 20 steps of 2 groups x 4, held-out
+    # ODE samples from fixed noise get brighter (measured on an AMD EPYC: 0.5855 -> 0.6016, and the
+    # training groups' mean from 0.585 over the first 5 steps to 0.600 over the last 5). At lr 3e-2 the
+    # run oscillates and depends on the CPU's rounding: +0.022 held-out on one machine, +0.012 with the
+    # training reward falling back at the end on another; at eta 0.4 only +0.010 at lr 1e-2.
     settings = settings.model_copy(update={"eta": 1.0})
     conds = _conds(policy, settings)
-    grpo = _grpo(learning_rate=3e-2, clip_range=0.2, inner_epochs=2)
+    grpo = _grpo(learning_rate=2e-2, clip_range=0.2, inner_epochs=2)
     before = _held_out_brightness(policy, conds, settings)
     optimizer, generator = _adamw(policy, grpo.learning_rate), torch.Generator().manual_seed(3)
     trained = [grpo_step(policy, conds, _brightness, grpo, settings, optimizer, generator) for _ in range(20)]
