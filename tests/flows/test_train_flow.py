@@ -20,9 +20,11 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 
-def _runs(client, row):
+def _runs(client, row, key):
+    """The MLflow runs that trained ``row``'s model ``key`` (other test modules train other seeds of it)."""
     experiment = client.get_experiment_by_name("train")
-    return client.search_runs([experiment.experiment_id], f"tags.row = '{row}'") if experiment else []
+    found = f"tags.row = '{row}' and tags.config_hash = '{key}'"
+    return client.search_runs([experiment.experiment_id], found) if experiment else []
 
 
 def _steps(client, run_id, metric):
@@ -45,7 +47,7 @@ def test_the_cli_trains_a_row_logs_every_step_and_prints_its_folder(naive_row, m
     )
     history = json.loads((folder / "history.json").read_text())
     assert len(history) == 2 and history[0]["ratio_first_update"] == 1.0
-    (run,) = _runs(mlflow_client, "table-2/naive-1-1")
+    (run,) = _runs(mlflow_client, "table-2/naive-1-1", folder.name)
     assert run.info.status == "FINISHED"
     assert run.data.tags["method"] == "grpo" and run.data.tags["profile"] == "test"
     assert run.data.tags["config_hash"] == folder.name
@@ -60,7 +62,7 @@ def test_the_cli_trains_a_row_logs_every_step_and_prints_its_folder(naive_row, m
     capsys.readouterr()
     again = main(["table-2/naive-1-1", "--profile", "test"])  # reused: no second run
     assert again == naive_row and capsys.readouterr().out.strip().splitlines()[-1] == naive_row
-    assert len(_runs(mlflow_client, "table-2/naive-1-1")) == 1
+    assert len(_runs(mlflow_client, "table-2/naive-1-1", folder.name)) == 1
 
 
 def test_the_cli_lists_rows_and_names_bad_ones(capsys, prefect_harness):
@@ -152,7 +154,7 @@ def test_sft_and_rpo_rows_train_two_steps_and_log_them(row, naive_row, mlflow_cl
     lora = load_file(folder / "lora" / "pytorch_lora_weights.safetensors")
     assert any(float(v.abs().sum()) > 0 for k, v in lora.items() if "lora_B" in k)  # B starts at 0
     assert (folder / "checkpoints" / "latest").read_text() == "step-000002"
-    (run,) = _runs(mlflow_client, row)
+    (run,) = _runs(mlflow_client, row, folder.name)
     assert run.info.status == "FINISHED" and run.data.tags["method"] == row.split("/")[1]
     assert _steps(mlflow_client, run.info.run_id, "loss") == [1, 2]
     if row.endswith("rpo"):
