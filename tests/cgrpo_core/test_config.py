@@ -240,6 +240,8 @@ PROFILE_FIELDS = {
     "grpo.inner_epochs",
     "grpo.learning_rate",
     "grpo.clip_range",
+    "sft.learning_rate",  # the toy scales every method's lr alike
+    "rpo.learning_rate",
     "run.checkpoint_every",
     "run.heldout_every",
     "run.heldout_samples",
