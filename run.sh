@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine with Python 3.11:
-#   ./run.sh          set up .venv and run the main job (toy profile)
+#   ./run.sh          set up .venv and run the main job: the whole toy reproduction (reproduce-paper/all)
+#                     through a local Prefect server
 #   ./run.sh test     set up .venv and run the whole test suite
 #   ./run.sh setup    only set up .venv
 #   ./run.sh reproduce [TARGET] [--seeds N] [--profile P]
-#                     the paper's tables and figures through a Prefect server (default TARGET: all)
+#                     one table or figure the same way (default TARGET: all)
+#   ./run.sh stages   the first stages only (analysis, toy zoo, data, the base model's evaluation: flows.main)
 # Any further arguments go to the command (e.g. ./run.sh test -k advantages).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -45,14 +47,17 @@ export MPLBACKEND=Agg
 export PREFECT_SERVER_ANALYTICS_ENABLED="${PREFECT_SERVER_ANALYTICS_ENABLED:-false}"
 # A fresh machine's first temporary server migrates a new database: give it more than the 20 s default.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-180}"
-cmd="${1:-main}"
-[ $# -gt 0 ] && shift
+case "${1:-}" in
+  -*) cmd=main ;;  # ./run.sh --seeds 3: options of the main job
+  *) cmd="${1:-main}"; [ $# -gt 0 ] && shift ;;
+esac
 case "$cmd" in
-  main)  exec .venv/bin/python -m flows.main "$@" ;;
+  main)  exec .venv/bin/python -m flows.serve --run all "$@" ;;
+  stages) exec .venv/bin/python -m flows.main "$@" ;;
   test)  exec .venv/bin/python -m pytest "$@" ;;
   reproduce)
     target="${1:-all}"; [ $# -gt 0 ] && shift
     exec .venv/bin/python -m flows.serve --run "$target" "$@" ;;
   setup) exit 0 ;;
-  *) echo "usage: ./run.sh [main|test|setup|reproduce] [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh [main|test|setup|reproduce|stages] [args...]" >&2; exit 2 ;;
 esac

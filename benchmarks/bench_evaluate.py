@@ -46,7 +46,9 @@ def main() -> None:
     from tasks.zoo import build_policy_zoo, build_reward_zoo
 
     torch.set_num_threads(args.threads)
-    changes = {"evaluation.batch_size": args.batch} if args.batch else {}
+    # the whole benchmark (the toy profile itself evaluates 5 prompts per subject)
+    changes = {"evaluation.prompts_per_subject": None}
+    changes |= {"evaluation.batch_size": args.batch} if args.batch else {}
     config = row_config(get_row(args.row), "toy", changes=changes)
     # the store's toy world and zoo (built here if missing: ./run.sh builds them once)
     world = make_toy_world.fn(config.toy.world)

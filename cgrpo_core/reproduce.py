@@ -126,16 +126,21 @@ def difference(
 ) -> tuple[float, float, float, int]:
     """Mean over ``pairs`` of (a - b) in ``metric``, with its 95% interval and the number of seeds used.
 
-    n >= 2 seeds common to every row: the per-seed mean differences and a t-interval over seeds (paired by
-    seed). One seed: the rows' bootstrap intervals as independent normal errors, se = sqrt(sum se^2) / k
-    over the k pairs (conservative: two rows share prompts and noise, so their errors correlate)."""
+    n >= 2 seeds common to the trained rows: the per-seed mean differences and a t-interval over seeds
+    (paired by seed); a row measured once (the untrained base model, which has no training seed) stands
+    beside every seed. One seed everywhere: the rows' bootstrap intervals as independent normal errors,
+    se = sqrt(sum se^2) / k over the k pairs (conservative: two rows share prompts and noise, so their
+    errors correlate)."""
     rows = {r for pair in pairs for r in pair}
-    seeds = min(len(measured[r]) for r in rows)
+    counts = [len(measured[r]) for r in rows]
+    seeds = min([n for n in counts if n > 1], default=1)
+
+    def at(row: str, seed: int) -> float:
+        per_seed = measured[row]
+        return per_seed[0 if len(per_seed) == 1 else seed][metric][0]
+
     if seeds >= 2:
-        per_seed = [
-            sum(measured[a][s][metric][0] - measured[b][s][metric][0] for a, b in pairs) / len(pairs)
-            for s in range(seeds)
-        ]
+        per_seed = [sum(at(a, s) - at(b, s) for a, b in pairs) / len(pairs) for s in range(seeds)]
         mean, half = _t_interval(per_seed)
         return mean, mean - half, mean + half, seeds
     diffs = [measured[a][0][metric][0] - measured[b][0][metric][0] for a, b in pairs]

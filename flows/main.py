@@ -1,11 +1,13 @@
-"""The main job (``./run.sh``): every stage of the toy profile that exists so far, in order.
+"""The first stages of the toy profile (``./run.sh stages``), in order; the main job (``./run.sh``) is
+``reproduce-paper/all`` (flows/reproduce.py), which runs these and every table.
 
 1. ``analysis``: the paper's Fig. 3, 6 and 7 for the paper preset (experiment ``analysis``);
 2. ``toy-zoo``: the toy world and every tiny model trained on it, checked (experiment ``toy-zoo``);
 3. ``prepare-syncd``: the toy SynCD scored by the zoo's DINOv2 and aesthetic head, filtered into the
    training list (experiment ``data``);
 4. ``prepare-dreambench``: ToyBench's 750 evaluation items (experiment ``data``);
-5. ``evaluate``: the base model (``table-2/uno-base``) on ToyBench, 3,000 images scored by every metric
+5. ``evaluate``: the base model (``table-2/uno-base``) on ToyBench (the toy profile: 5 prompts per subject,
+   600 images), scored by every metric
    (experiment ``evaluate``), and ``table``: Table 2 of the rows evaluated so far beside the paper's
    numbers (experiment ``table-2``; ``python -m flows.tables 2 --run`` trains and evaluates the rest).
 

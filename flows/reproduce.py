@@ -4,6 +4,8 @@
                                      [--dreambench-root DIR] [--set dotted.key=value ...]
     python -m flows.reproduce all                    # every table and figure, toy profile, 1 seed
     python -m flows.reproduce table-3 --seeds 3      # one ablation table, 3 seeds
+    python -m flows.reproduce all --seeds 3 --rows table-2/uno-base,table-2/naive-1-1
+                                                     # only these rows of the targets (more seeds for a claim)
     python -m flows.reproduce --list                 # the targets and the rows each needs
 
 TARGET is ``all``, ``table-1`` ... ``table-5``, ``table-7``, ``table-8``, ``figure-2``, ``figure-3``,
@@ -17,8 +19,11 @@ targets share, or that another run is building at the same time, is built once (
 and found again. Seeds S .. S+N-1 of every trained row (S: ``--set seed=S``, default 0); the base model is
 trained by nobody, so it has one.
 Each table goes to ``outputs/tables/<profile>/table-N/`` and the MLflow experiment ``table-N`` (a parent
-run, a child run per row and seed); the run ends with one report, ``outputs/reports/<profile>/<TARGET>/``
-(the paper's claims with verdicts, every table and figure, the rows' config hashes, where the time went).
+run, a child run per row and seed); the run ends with one report, ``outputs/reports/<profile>/<NAME>/``
+(the paper's claims with verdicts, every table and figure, the rows' config hashes, where the time went),
+NAME being the target, then ``-<N>-seeds`` with several seeds and ``-<K>-rows`` when ``rows`` keeps K rows.
+``rows`` (row ids as the tables name them, ``python -m flows.reproduce --list``) keeps only those rows of
+the targets: tables then show only them, and a claim whose rows are not all kept is "not measured".
 
 The last line printed is the report's folder.
 """
@@ -78,6 +83,19 @@ def find_row(row_id: str, config, evaluate: bool, cache: dict) -> tuple[str | No
     return trained, str(store.path("evaluated", evaluation))
 
 
+def check_rows(target: str, rows: list[str] | None) -> None:
+    """A ValueError naming every row of ``rows`` that ``target`` does not have."""
+    targets = [] if target in HUMAN_TARGETS else expand_target(target)
+    unknown = sorted(set(rows or ()) - {row.id for spec in targets for row in target_rows(spec)})
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not rows of {target} (python -m flows.reproduce --list)")
+
+
+def report_name(target: str, seeds: int, rows: list[str] | None) -> str:
+    """The report's folder name: the target, then ``-<N>-seeds`` and ``-<K>-rows`` (module docstring)."""
+    return target + (f"-{seeds}-seeds" if seeds > 1 else "") + (f"-{len(rows)}-rows" if rows else "")
+
+
 def _seeds(row_changes: dict, seeds: int, first: int) -> list[int]:
     return [first] if row_changes.get("method") == "base" else list(range(first, first + seeds))
 
@@ -89,8 +107,9 @@ def reproduce_paper(
     seeds: int = 1,
     preset: str = "paper_default",
     overrides: dict[str, Any] | None = None,
+    rows: list[str] | None = None,
 ) -> str:
-    """Reproduce ``target`` (module docstring); returns the report's folder."""
+    """Reproduce ``target`` (module docstring), or only its ``rows``; returns the report's folder."""
     human = None
     if target in HUMAN_TARGETS or target == "all":
         human = latest_human_results()
@@ -102,6 +121,7 @@ def reproduce_paper(
     if profile not in PROFILES or preset not in PRESETS:
         raise ValueError(f"unknown profile {profile!r} or preset {preset!r}")
     overrides = dict(overrides or {})
+    check_rows(target, rows)
     began = time.perf_counter()
     timings: dict[str, float] = {}
     built: dict[str, tuple[str | None, str | None]] = {}  # model config hash -> (trained, evaluated)
@@ -139,6 +159,9 @@ def reproduce_paper(
     analysis_folder = None
     for spec in targets:
         start = time.perf_counter()
+        chosen = [row for row in target_rows(spec) if not rows or row.id in rows]
+        if rows and not chosen:
+            continue  # a target none of whose rows is kept (the analysis figures have none)
         if spec.kind == "analysis":
             if analysis_folder is None:
                 analysis_folder = analysis(analysis_config(base, preset))
@@ -148,7 +171,7 @@ def reproduce_paper(
         evaluate = spec.evaluates
         trained: dict[str, list[str]] = {}
         evaluated: dict[str, list[str]] = {}
-        for row in target_rows(spec):
+        for row in chosen:
             for seed in _seeds(row.changes, seeds, int(overrides.get("seed", 0))):
                 done_training, done_evaluation = run_row(row, seed, evaluate)
                 if done_training:
@@ -166,7 +189,8 @@ def reproduce_paper(
             tables[spec.name] = write_paper_table(number, profile, evaluated, trained, reasons, rewards)
         timings[f"{spec.name}: table/figure and MLflow"] = time.perf_counter() - table_start
     timings["total"] = time.perf_counter() - began
-    report = write_report(target, profile, seeds, overrides, tables, figures, row_info, timings, human)
+    name = report_name(target, seeds, rows)
+    report = write_report(target, profile, seeds, overrides, tables, figures, row_info, timings, human, name)
     print(f"reproduce-paper {target} ({profile}, {seeds} seed{'s' if seeds > 1 else ''}): {report}")
     return report
 
@@ -181,6 +205,11 @@ def main(argv: list[str] | None = None) -> str | None:
     parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 of every trained row")
     parser.add_argument("--dreambench-root", help="DreamBench's dataset/ folder (paper profile)")
+    parser.add_argument(
+        "--rows",
+        type=lambda text: [r for r in text.split(",") if r],
+        help="only these rows (comma-separated)",
+    )
     parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     if args.list:
@@ -191,10 +220,9 @@ def main(argv: list[str] | None = None) -> str | None:
     if args.dreambench_root:
         overrides["evaluation.benchmark.root"] = args.dreambench_root
     try:
-        if args.target not in HUMAN_TARGETS:
-            expand_target(args.target)
+        check_rows(args.target, args.rows)
         experiment_config(args.profile, args.preset, overrides)
-        folder = reproduce_paper(args.target, args.profile, args.seeds, args.preset, overrides)
+        folder = reproduce_paper(args.target, args.profile, args.seeds, args.preset, overrides, args.rows)
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"cannot reproduce {args.target}: {err}") from None
     print(folder)

@@ -136,12 +136,13 @@ def write_report(
     rows: Mapping[str, dict],
     timings: Mapping[str, float],
     human: str | None = None,
+    name: str | None = None,
 ) -> str:
     """The report of one ``reproduce-paper`` run (module docstring). ``tables``: target -> table folder;
     ``figures``: target -> PNG files; ``rows``: row -> {seed, config_hash, trained, evaluated};
     ``timings``: what -> seconds; ``human``: an imported human evaluation's results folder (Fig. 5 and
-    Table 6), if the run reports one."""
-    folder = workspace() / "outputs" / "reports" / profile / target
+    Table 6), if the run reports one; ``name``: the report's folder name (default: the target)."""
+    folder = workspace() / "outputs" / "reports" / profile / (name or target)
     pictures = folder / "figures"
     pictures.mkdir(parents=True, exist_ok=True)
     measured: dict[str, list] = {}
@@ -157,7 +158,7 @@ def write_report(
     verdicts = [evaluate_claim(claim, measured) for claim in claims]
     changed = json.dumps(dict(overrides)) if overrides else "none"
     lines = [
-        f"# Reproduction report: {target} ({profile} profile)",
+        f"# Reproduction report: {name or target} ({profile} profile)",
         "",
         f"- generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; code {_git_commit()} "
         f"(training and evaluation code version {code_version(*CODE)})",

@@ -98,6 +98,20 @@ def test_difference_over_seeds_is_paired_by_seed():
     assert (mean, low, high, seeds) == pytest.approx((0.5, 0.5, 0.5, 3))
 
 
+def test_a_row_measured_once_stands_beside_every_seed():
+    measured = {
+        "trained": [{"x": _point(v, 1.0)} for v in (1.0, 2.0, 4.0)],
+        "base": [{"x": _point(0.5, 0.01)}],
+    }
+    mean, low, high, seeds = difference(measured, [("trained", "base")], "x")
+    # per-seed differences 0.5, 1.5, 3.5: mean 11/6, sd sqrt(19/12) ... by hand below
+    diffs = [0.5, 1.5, 3.5]
+    m = sum(diffs) / 3
+    sd = (sum((d - m) ** 2 for d in diffs) / 2) ** 0.5
+    half = 4.302652729911275 * sd / 3**0.5  # t(0.975, 2)
+    assert seeds == 3 and (mean, low, high) == pytest.approx((m, m - half, m + half))
+
+
 def _claim() -> Claim:
     return Claim(
         "c",

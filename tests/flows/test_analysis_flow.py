@@ -106,7 +106,7 @@ def test_bad_samples_fail_the_flow_with_a_clear_error(prefect_harness, small_con
 
 
 def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypatch, capfd):
-    """The README's main command (./run.sh -> flows.main) in a fresh workspace with no MLflow settings, at
+    """The first stages (./run.sh stages -> flows.main) in a fresh workspace with no MLflow settings, at
     the test sizes: every stage logs its runs to <workspace>/mlruns/mlflow.db."""
     from mlflow.tracking import MlflowClient
 

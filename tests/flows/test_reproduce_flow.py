@@ -302,3 +302,28 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 120) -> Non
             pass
         time.sleep(0.5)
     raise TimeoutError(url)
+
+
+# Last in the module: it writes a second parent run into the table experiments the tests above count.
+def test_a_run_of_some_rows_keeps_only_them_and_judges_the_claims_they_make(
+    server, concurrent, tmp_path, mlflow_client
+):
+    """``--rows``: only the kept rows run (found in the store: no training), tables and claims read them."""
+    from flows.reproduce import main as reproduce
+
+    with pytest.raises(SystemExit, match="table-9/x: not rows of all"):
+        reproduce(["all", "--profile", "test", "--rows", "table-2/naive-1-1.5,table-9/x"])
+    before = {r.info.run_id for r in _train_runs(mlflow_client)}
+    kept = ["table-2/naive-1-1.5", "table-2/customized-grpo"]
+    log = tmp_path / "rows.log"
+    lines = _finish(
+        _start("flows.reproduce", ["all", "--profile", "test", "--rows", ",".join(kept)], _env(server), log),
+        log,
+    )
+    report = Path(lines[-1])
+    assert report.name == "all-2-rows"
+    assert set(_rows_trained(str(report))) == {f"{row} seed 11" for row in kept}
+    assert {r.info.run_id for r in _train_runs(mlflow_client)} == before  # trained by the concurrent runs
+    verdicts = {v["claim"]: v["verdict"] for v in json.loads((report / "claims.json").read_text())}
+    assert verdicts["naive-1-1-trades"] == "not measured"  # its rows were not kept
+    assert verdicts["synergy-beats-naive"] != "not measured"
