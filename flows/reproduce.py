@@ -56,6 +56,7 @@ NO_ANSWERS = (
     "no answers imported yet (python -m flows.human_eval export ..., then import; README, "
     "'A blinded human evaluation')"
 )
+NOT_KEPT = "not in this run's rows"
 ANALYSIS_FIGURES = {
     "figure-3": ("fig3_sars_cross_section.png",),
     "figure-6": ("fig6_tdw_schedules.png",),
@@ -186,6 +187,8 @@ def reproduce_paper(
             reasons = {}
             if spec.kind == "quality":
                 reasons = {r.id: why for r in rows_of_table(number) if (why := not_run_reason(r))}
+                if rows:
+                    reasons |= {r.id: NOT_KEPT for r in rows_of_table(number) if r.id not in rows}
             tables[spec.name] = write_paper_table(number, profile, evaluated, trained, reasons, rewards)
         timings[f"{spec.name}: table/figure and MLflow"] = time.perf_counter() - table_start
     timings["total"] = time.perf_counter() - began
