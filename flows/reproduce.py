@@ -7,6 +7,7 @@
     python -m flows.reproduce all --seeds 3 --rows table-2/uno-base,table-2/naive-1-1
                                                      # only these rows of the targets (more seeds for a claim)
     python -m flows.reproduce --list                 # the targets and the rows each needs
+    python -m flows.reproduce table-2 --parallel-rows 1   # one row at a time, in this process
 
 TARGET is ``all``, ``table-1`` ... ``table-5``, ``table-7``, ``table-8``, ``figure-2``, ``figure-3``,
 ``figure-6`` or ``figure-7`` (cgrpo_core/reproduce.py); ``table-6`` and ``figure-5`` report the newest
@@ -25,15 +26,25 @@ NAME being the target, then ``-<N>-seeds`` with several seeds and ``-<K>-rows`` 
 ``rows`` (row ids as the tables name them, ``python -m flows.reproduce --list``) keeps only those rows of
 the targets: tables then show only them, and a claim whose rows are not all kept is "not measured".
 
+Rows run side by side (``--parallel-rows N``; default: one per core on a CPU machine with the toy or
+test profile, each in a process of its own with one torch thread; one at a time on GPUs). The world, zoo and
+data are built first, once; then the rows; then the tables, figures and report.
+
 The last line printed is the report's folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextvars
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from functools import partial
 from typing import Any
 
+import torch
 from prefect import flow
 
 from cgrpo_core.analysis import analysis_config
@@ -101,6 +112,43 @@ def _seeds(row_changes: dict, seeds: int, first: int) -> list[int]:
     return [first] if row_changes.get("method") == "base" else list(range(first, first + seeds))
 
 
+def parallel_plan(profile: str, parallel_rows: int) -> tuple[int, int | None]:
+    """(rows at once, torch threads per row; None: in the flow's process) for ``parallel_rows`` (0: auto).
+
+    Auto: one row at a time on a GPU or for the paper profile; on a CPU machine with the toy or test
+    profile, one row per core (at most 8), each in a process of its own with one thread. Measured on 2
+    cores: a toy GRPO step takes 4.5 s alone at 2 threads and 4.8-5.3 s with two one-thread rows side by
+    side, so two rows train in about the time of one (docs/reproduce.md, "Rows side by side")."""
+    if parallel_rows < 0:
+        raise ValueError(f"parallel_rows must be >= 0 (0: auto), got {parallel_rows}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if parallel_rows == 0:
+        parallel_rows = 1 if profile == "paper" or torch.cuda.is_available() else min(cores, 8)
+    if parallel_rows == 1:
+        return 1, None
+    return parallel_rows, max(1, cores // parallel_rows)
+
+
+def _in_parallel(jobs: list[Callable[[], object]], workers: int) -> None:
+    """Run ``jobs`` (each a row's train and evaluate subflows) ``workers`` at a time, each in a copy of this
+    flow's context (so its subflows are this run's children); after a failure no new job starts, the
+    running ones finish, and the first error is raised."""
+    if workers == 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="row") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            wait(futures)
+            raise
+
+
 @flow(name="reproduce-paper", log_prints=True)
 def reproduce_paper(
     target: str = "all",
@@ -109,8 +157,10 @@ def reproduce_paper(
     preset: str = "paper_default",
     overrides: dict[str, Any] | None = None,
     rows: list[str] | None = None,
+    parallel_rows: int = 0,
 ) -> str:
-    """Reproduce ``target`` (module docstring), or only its ``rows``; returns the report's folder."""
+    """Reproduce ``target`` (module docstring), or only its ``rows``; returns the report's folder.
+    ``parallel_rows``: rows trained and evaluated at once (0: auto, :func:`parallel_plan`)."""
     human = None
     if target in HUMAN_TARGETS or target == "all":
         human = latest_human_results()
@@ -123,20 +173,23 @@ def reproduce_paper(
         raise ValueError(f"unknown profile {profile!r} or preset {preset!r}")
     overrides = dict(overrides or {})
     check_rows(target, rows)
+    workers, threads = parallel_plan(profile, parallel_rows)
+    # Rows side by side each run in a process of their own (neither field is hashed: same results' keys).
+    sizing = {} if threads is None else {"run.threads": threads, "evaluation.threads": threads}
     began = time.perf_counter()
     timings: dict[str, float] = {}
     built: dict[str, tuple[str | None, str | None]] = {}  # model config hash -> (trained, evaluated)
     inputs: dict = {}  # what rows share (toy world and zoo, training list, benchmark), resolved once
     row_info: dict[str, dict] = {}
 
-    def run_row(row, seed: int, evaluate: bool) -> tuple[str | None, str | None]:
-        config = row_config(row, profile, preset, {**overrides, "seed": seed})
+    def config_of(row, seed: int):
+        return row_config(row, profile, preset, {**sizing, **overrides, "seed": seed})
+
+    def make_row(row, seed: int, evaluate: bool, config) -> None:
+        """Train and evaluate what the store lacks (train and evaluate flows); record the folders."""
         key = config_hash(config)
-        trained, evaluated = built.get(key, (None, None))
-        is_base = config.method == "base"
-        if trained is None and evaluated is None:  # found in the store: no training or evaluation flow run
-            trained, evaluated = find_row(row.id, config, evaluate, inputs)
-        if trained is None and not is_base:
+        trained, evaluated = built[key]
+        if trained is None and config.method != "base":
             start = time.perf_counter()
             trained = train_row(row.id, config)
             timings[f"train {row.id} seed {seed}"] = time.perf_counter() - start
@@ -145,9 +198,35 @@ def reproduce_paper(
             evaluated = evaluate_row(row.id, config)
             timings[f"evaluate {row.id} seed {seed}"] = time.perf_counter() - start
         built[key] = (trained, evaluated)
+
+    # 1. Every distinct model the targets need, found in the store (this builds the toy world, zoo and
+    # training list once, here), then 2. what is missing, ``workers`` rows at a time, then 3. the tables.
+    wanted: dict[str, list] = {}  # model config hash -> [row, seed, evaluate, config]
+    for spec in targets:
+        if spec.kind == "analysis":
+            continue
+        for row in (r for r in target_rows(spec) if not rows or r.id in rows):
+            for seed in _seeds(row.changes, seeds, int(overrides.get("seed", 0))):
+                config = config_of(row, seed)
+                job = wanted.setdefault(config_hash(config), [row, seed, False, config])
+                job[2] = job[2] or spec.evaluates
+    missing = []
+    for key, (row, seed, evaluate, config) in wanted.items():
+        built[key] = find_row(row.id, config, evaluate, inputs)
+        if (built[key][0] is None and config.method != "base") or (evaluate and built[key][1] is None):
+            missing.append(partial(make_row, row, seed, evaluate, config))
+    if missing:
+        print(f"{len(missing)} of {len(wanted)} models to train or evaluate, {workers} at a time")
+    start = time.perf_counter()
+    _in_parallel(missing, workers)
+    timings["rows (trained and evaluated)"] = time.perf_counter() - start
+
+    def run_row(row, seed: int) -> tuple[str | None, str | None]:
+        config = config_of(row, seed)
+        trained, evaluated = built[config_hash(config)]
         row_info[f"{row.id} seed {seed}"] = {
             "seed": seed,
-            "config_hash": model_key_of(trained, evaluated) or key,
+            "config_hash": model_key_of(trained, evaluated) or config_hash(config),
             "trained": trained,
             "evaluated": evaluated,
         }
@@ -169,15 +248,14 @@ def reproduce_paper(
             figures[spec.name] = [f"{analysis_folder}/{name}" for name in ANALYSIS_FIGURES[spec.name]]
             timings[spec.name] = time.perf_counter() - start
             continue
-        evaluate = spec.evaluates
         trained: dict[str, list[str]] = {}
         evaluated: dict[str, list[str]] = {}
         for row in chosen:
             for seed in _seeds(row.changes, seeds, int(overrides.get("seed", 0))):
-                done_training, done_evaluation = run_row(row, seed, evaluate)
+                done_training, done_evaluation = run_row(row, seed)
                 if done_training:
                     trained.setdefault(row.id, []).append(done_training)
-                if done_evaluation:
+                if done_evaluation and spec.evaluates:
                     evaluated.setdefault(row.id, []).append(done_evaluation)
         table_start = time.perf_counter()
         if spec.kind == "curves":
@@ -213,6 +291,14 @@ def main(argv: list[str] | None = None) -> str | None:
         type=lambda text: [r for r in text.split(",") if r],
         help="only these rows (comma-separated)",
     )
+    parser.add_argument(
+        "--parallel-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rows trained and evaluated at once (default 0: auto, one per core on a CPU machine with the "
+        "toy or test profile, else 1)",
+    )
     parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     if args.list:
@@ -225,7 +311,9 @@ def main(argv: list[str] | None = None) -> str | None:
     try:
         check_rows(args.target, args.rows)
         experiment_config(args.profile, args.preset, overrides)
-        folder = reproduce_paper(args.target, args.profile, args.seeds, args.preset, overrides, args.rows)
+        folder = reproduce_paper(
+            args.target, args.profile, args.seeds, args.preset, overrides, args.rows, args.parallel_rows
+        )
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"cannot reproduce {args.target}: {err}") from None
     print(folder)

@@ -6,7 +6,8 @@
 
 The deployments are ``reproduce-paper/<TARGET>`` for ``all`` and every target of
 :data:`cgrpo_core.reproduce.TARGETS`, each with its ``target`` fixed and ``profile`` (default: toy),
-``seeds`` (default 1), ``preset`` and ``overrides`` as parameters:
+``seeds`` (default 1), ``preset``, ``overrides``, ``rows`` and ``parallel_rows`` (default 0: auto) as
+parameters:
 
     prefect deployment run reproduce-paper/table-3 -p seeds=3 -p profile=toy --watch
 

@@ -26,8 +26,6 @@ launch``; rank 0 gathers the scores, writes the tables and logs.
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,8 +57,9 @@ from cgrpo_core.store import (
     file_hash,
     folder_fingerprint,
 )
-from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist, launch_command
+from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist
 from tasks.tracking import mlflow_run, prefect_run_tags
+from tasks.workers import run_worker
 
 EXPERIMENT = "evaluate"
 EVAL_CODE = ("cgrpo_core.evaluation.engine", "cgrpo_core.evaluation.aggregate")
@@ -280,18 +279,13 @@ def evaluate_model(
         spec = EvalSpec(
             row, config.model_dump(mode="json"), model_key, model_folder, tuple(bench), str(folder)
         )
-        processes = config.evaluation.processes
-        if processes == 1:
+        processes, threads = config.evaluation.processes, config.evaluation.threads
+        if processes == 1 and threads is None:
             run_evaluation(spec)
             return True
-        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False) as handle:
-            json.dump(asdict(spec), handle)
-        done = subprocess.run(
-            launch_command(processes, "tasks.eval_worker", [handle.name], "accelerate"), check=False
-        )
-        Path(handle.name).unlink(missing_ok=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{row}: the {processes}-process evaluation failed (exit {done.returncode})")
+        code = run_worker("tasks.eval_worker", asdict(spec), folder, processes, threads, "accelerate")
+        if code != 0:
+            raise RuntimeError(f"{row}: the {processes}-process evaluation failed (exit {code})")
         return True
 
     return str(ResultStore().get_or_build("evaluated", key, build, resumable=True))

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import tempfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,13 +41,14 @@ from cgrpo_core.rewards.registry import RewardSet
 from cgrpo_core.schema import flatten
 from cgrpo_core.store import ResultStore, atomic_write_json, code_version, file_hash
 from cgrpo_core.training.data import TrainPair, read_train_list
-from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist, launch_command
+from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist
 from cgrpo_core.training.grpo_trainer import GRPOTrainer
 from cgrpo_core.training.heldout import UNTRAINED_METRICS, heldout_metrics
 from cgrpo_core.training.loop import TrainingError, train
 from cgrpo_core.training.rpo import RPOTrainer, build_preferences
 from cgrpo_core.training.sft import SFTTrainer
 from tasks.tracking import mlflow_run, prefect_run_tags
+from tasks.workers import run_worker
 
 EXPERIMENT = "train"
 TRAINING_CODE = (
@@ -250,18 +249,13 @@ def train_model(
             atomic_write_json(folder / "config.json", spec.config)
             atomic_write_json(folder / "run.json", {"row": row, "key": key, "method": "base"})
             return True
-        if config.run.processes == 1:
+        processes, threads = config.run.processes, config.run.threads
+        if processes == 1 and threads is None:
             run_training(spec)
             return True
-        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False) as handle:
-            json.dump(asdict(spec), handle)
-        command = launch_command(config.run.processes, "tasks.train_worker", [handle.name])
-        done = subprocess.run(command, check=False)
-        Path(handle.name).unlink(missing_ok=True)
-        if done.returncode != 0:
-            raise TrainingError(
-                f"{row}: the {config.run.processes}-process run failed (exit {done.returncode})"
-            )
+        code = run_worker("tasks.train_worker", asdict(spec), folder, processes, threads)
+        if code != 0:
+            raise TrainingError(f"{row}: the {processes}-process run failed (exit {code})")
         return True
 
     return str(ResultStore().get_or_build("trained", key, build, resumable=True))

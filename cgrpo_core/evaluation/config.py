@@ -54,3 +54,10 @@ class EvalConfig(Frozen):
         "the same whichever process does it.",
         json_schema_extra=NOT_HASHED,
     )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Torch threads of the evaluation, which then goes to a process of its own (rows side "
+        "by side on a CPU machine; the images do not depend on it); None: in the calling process.",
+        json_schema_extra=NOT_HASHED,
+    )

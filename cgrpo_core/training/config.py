@@ -205,3 +205,9 @@ class TrainRunConfig(Frozen):
     processes: int = Field(
         1, ge=1, description="Data-parallel processes the train flow launches (torchrun; one per GPU)."
     )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Torch threads of the run, which then goes to a process of its own (how "
+        "reproduce-paper trains rows side by side on a CPU machine); None: in the calling process.",
+    )

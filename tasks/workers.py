@@ -1,0 +1,53 @@
+"""Running a stage's work in processes of its own: ``python -m <worker> SPEC.json``.
+
+A training run or an evaluation goes to new processes when it is data-parallel (``processes`` > 1: torchrun
+or accelerate, one process per GPU) or when its config gives it a thread count (``run.threads``,
+``evaluation.threads``): then it runs in one process with that many torch threads, so that several rows can
+run side by side on one machine (``reproduce-paper``'s ``parallel_rows``) without sharing a thread pool or
+a Python interpreter. The spec goes through a JSON file in the result's folder; the worker's MLflow run
+carries the calling Prefect flow run's id, as an in-process run does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from cgrpo_core.training.distributed import launch_command
+from tasks.tracking import prefect_run_tags
+
+__all__ = ["run_worker", "worker_env"]
+
+
+def worker_env(threads: int | None) -> dict[str, str]:
+    """The environment of a worker process: this one's, with ``threads`` torch/OpenMP threads (None: as
+    is) and the current Prefect flow run's id (read by :func:`tasks.tracking.prefect_run_tags`)."""
+    env = dict(os.environ)
+    if threads is not None:
+        env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    run_id = prefect_run_tags().get("prefect.flow_run_id")
+    if run_id:
+        env["PREFECT__FLOW_RUN_ID"] = run_id
+    return env
+
+
+def run_worker(
+    module: str,
+    spec: dict[str, Any],
+    folder: Path,
+    processes: int,
+    threads: int | None,
+    launcher: Literal["torchrun", "accelerate"] = "torchrun",
+) -> int:
+    """Run ``python -m module SPEC.json`` on ``processes`` processes (module docstring); the exit code."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False) as handle:
+        json.dump(spec, handle)
+    try:
+        command = launch_command(processes, module, [handle.name], launcher)
+        return subprocess.run(command, check=False, env=worker_env(threads)).returncode
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
