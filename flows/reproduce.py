@@ -38,9 +38,10 @@ from __future__ import annotations
 import argparse
 import contextvars
 import os
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -131,22 +132,29 @@ def parallel_plan(profile: str, parallel_rows: int) -> tuple[int, int | None]:
 
 def _in_parallel(jobs: list[Callable[[], object]], workers: int) -> None:
     """Run ``jobs`` (each a row's train and evaluate subflows) ``workers`` at a time, each in a copy of this
-    flow's context (so its subflows are this run's children); after a failure no new job starts, the
+    flow's context (so its subflows are this run's children). After a failure no new job starts, the
     running ones finish, and the first error is raised."""
     if workers == 1:
         for job in jobs:
             job()
         return
-    with ThreadPoolExecutor(workers, thread_name_prefix="row") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+    failed = threading.Event()
+
+    def guarded(job: Callable[[], object]) -> None:
+        if failed.is_set():
+            return
         try:
-            for future in as_completed(futures):
-                future.result()
+            job()
         except BaseException:
-            for future in futures:
-                future.cancel()
-            wait(futures)
+            failed.set()
             raise
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="row") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, guarded, job) for job in jobs]
+        wait(futures)
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()
 
 
 @flow(name="reproduce-paper", log_prints=True)

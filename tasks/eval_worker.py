@@ -11,6 +11,7 @@ import sys
 
 from cgrpo_core.training.distributed import init_distributed
 from tasks.evaluation import EvalSpec, run_evaluation
+from tasks.workers import reporting_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     with open(args[0], encoding="utf-8") as handle:
         data = json.load(handle)
     data["bench"] = tuple(data["bench"])
-    run_evaluation(EvalSpec(**data), init_distributed())
+    with reporting_errors():
+        run_evaluation(EvalSpec(**data), init_distributed())
 
 
 if __name__ == "__main__":

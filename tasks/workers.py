@@ -14,13 +14,21 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from cgrpo_core.training.distributed import launch_command
 from tasks.tracking import prefect_run_tags
 
-__all__ = ["run_worker", "worker_env"]
+__all__ = ["ERROR_ENV", "WorkerError", "reporting_errors", "run_worker", "worker_env"]
+
+ERROR_ENV = "CGRPO_WORKER_ERROR"  # where a worker writes the error that stopped it
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message names its exit code and, when it could say, its error."""
 
 
 def worker_env(threads: int | None) -> dict[str, str]:
@@ -35,6 +43,19 @@ def worker_env(threads: int | None) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """In a worker: an exception that stops it is also written to ``$CGRPO_WORKER_ERROR`` (when set), so
+    that the caller's error names the cause, not only an exit code."""
+    try:
+        yield
+    except BaseException as err:
+        path = os.environ.get(ERROR_ENV)
+        if path and not isinstance(err, KeyboardInterrupt):
+            Path(path).write_text(f"{type(err).__name__}: {err}", encoding="utf-8")
+        raise
+
+
 def run_worker(
     module: str,
     spec: dict[str, Any],
@@ -42,12 +63,21 @@ def run_worker(
     processes: int,
     threads: int | None,
     launcher: Literal["torchrun", "accelerate"] = "torchrun",
-) -> int:
-    """Run ``python -m module SPEC.json`` on ``processes`` processes (module docstring); the exit code."""
+) -> None:
+    """Run ``python -m module SPEC.json`` on ``processes`` processes (module docstring); a
+    :class:`WorkerError` with the worker's own error when it fails."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False) as handle:
         json.dump(spec, handle)
+    error = Path(f"{handle.name}.error")
     try:
         command = launch_command(processes, module, [handle.name], launcher)
-        return subprocess.run(command, check=False, env=worker_env(threads)).returncode
+        env = {**worker_env(threads), ERROR_ENV: str(error)}
+        code = subprocess.run(command, check=False, env=env).returncode
+        if code != 0:
+            cause = error.read_text(encoding="utf-8") if error.is_file() else "see its log above"
+            raise WorkerError(
+                f"{spec['row']}: its {processes}-process {module} run failed (exit {code}): {cause}"
+            )
     finally:
         Path(handle.name).unlink(missing_ok=True)
+        error.unlink(missing_ok=True)

@@ -167,9 +167,12 @@ def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
     process.wait(timeout=900)
     assert process.returncode != 0
     assert "injected fault at step 2" in log.read_text()
+    # The two new GRPO rows train side by side (one per core here), so one or both hit the fault; after
+    # the first failure no further row starts.
     failed = [r for r in _train_runs(mlflow_client) if r.info.status == "FAILED"]
-    assert len(failed) == 1 and "injected fault at step 2" in failed[0].data.tags["cgrpo.error"]
-    assert failed[0].info.end_time is not None
+    assert 1 <= len(failed) <= 2
+    assert all("injected fault at step 2" in r.data.tags["cgrpo.error"] for r in failed)
+    assert all(r.info.end_time is not None for r in failed)
     flows = httpx.post(
         f"{server}/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_DESC", "limit": 20}, timeout=30
     ).json()
@@ -178,10 +181,11 @@ def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
 
     log = tmp_path / "resume.log"
     _finish(_start("flows.reproduce", args, _env(server), log), log)
-    resumed = mlflow_client.get_run(failed[0].info.run_id)  # the same run, continued
-    assert resumed.info.status == "FINISHED"
-    steps = [m.step for m in mlflow_client.get_metric_history(resumed.info.run_id, "progress/step")]
-    assert sorted(steps) == [0, 1, 2, 3]  # the held-out check at 0, then each step exactly once
+    for run in failed:
+        resumed = mlflow_client.get_run(run.info.run_id)  # the same run, continued
+        assert resumed.info.status == "FINISHED"
+        steps = [m.step for m in mlflow_client.get_metric_history(resumed.info.run_id, "progress/step")]
+        assert sorted(steps) == [0, 1, 2, 3]  # the held-out check at 0, then each step exactly once
     assert [r for r in _train_runs(mlflow_client) if r.info.status != "FINISHED"] == []
 
 
