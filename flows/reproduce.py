@@ -59,7 +59,13 @@ from flows.cli import parse_changes
 from flows.evaluate import evaluate_row
 from flows.train import resolve_row, train_row
 from tasks.evaluation import eval_key
-from tasks.reproduce import latest_human_results, model_key_of, write_report, write_training_curves
+from tasks.reproduce import (
+    ROWS_STAGE,
+    latest_human_results,
+    model_key_of,
+    write_report,
+    write_training_curves,
+)
 from tasks.tables import write_paper_table
 from tasks.training import model_key
 
@@ -227,7 +233,7 @@ def reproduce_paper(
         print(f"{len(missing)} of {len(wanted)} models to train or evaluate, {workers} at a time")
     start = time.perf_counter()
     _in_parallel(missing, workers)
-    timings["rows (trained and evaluated)"] = time.perf_counter() - start
+    timings[ROWS_STAGE] = time.perf_counter() - start
 
     def run_row(row, seed: int) -> tuple[str | None, str | None]:
         config = config_of(row, seed)

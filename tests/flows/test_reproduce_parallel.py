@@ -126,3 +126,37 @@ def test_a_failed_worker_raises_with_its_own_error(tmp_path, worker_module):
         run_worker(worker_module, spec, tmp_path, 1, 2)
     assert json.loads((tmp_path / "out.json").read_text()) == {"omp": "2"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_worker.py", "out.json"]  # spec, error gone
+
+
+def test_the_report_counts_rows_side_by_side_once_and_lists_each_rows_part(mlflow_client):
+    from tasks.reproduce import write_report
+
+    timings = {
+        "rows (trained and evaluated)": 100.0,  # wall time: the two rows below ran side by side
+        "train table-2/sft seed 0": 80.0,
+        "evaluate table-2/sft seed 0": 15.0,
+        "train table-2/rpo seed 0": 70.0,
+        "table-2: table/figure and MLflow": 6.0,
+        "total": 110.0,
+    }
+    folder = write_report("table-2", "test", 1, {}, {}, {}, {}, timings, name="timings-side-by-side")
+    text = (Path(folder) / "report.md").read_text()
+    section = text[text.index("## Where the time went") :]
+    assert "| rows (trained and evaluated) | 100.0 | 90.9% |" in section
+    assert "| table-2: table/figure and MLflow | 6.0 | 5.5% |" in section
+    assert "| other: inputs, Prefect, MLflow, hashing | 4.0 | 3.6% |" in section  # 110 - 100 - 6
+    assert "together 165.0 s" in section
+    parts = section[section.index("| row | seconds |") :]
+    assert parts.index("train table-2/sft seed 0 | 80.0") < parts.index("train table-2/rpo seed 0 | 70.0")
+    saved = json.loads((Path(folder) / "rows.json").read_text())["timings"]
+    assert saved["other: inputs, Prefect, MLflow, hashing"] == 4.0 and saved["total"] == 110.0
+
+
+def test_the_report_of_rows_made_one_at_a_time_sums_them_into_the_rows_stage(mlflow_client):
+    from tasks.reproduce import write_report
+
+    timings = {"train table-2/sft seed 0": 80.0, "evaluate table-2/sft seed 0": 15.0, "total": 100.0}
+    folder = write_report("table-2", "test", 1, {}, {}, {}, {}, timings, name="timings-one-at-a-time")
+    section = (Path(folder) / "report.md").read_text().split("## Where the time went")[1]
+    assert "| rows (trained and evaluated) | 95.0 | 95.0% |" in section
+    assert "| other: inputs, Prefect, MLflow, hashing | 5.0 | 5.0% |" in section
