@@ -33,6 +33,7 @@ from cgrpo_core.reproduce import CLAIMS, evaluate_claim
 from cgrpo_core.rows import get_row
 from cgrpo_core.store import atomic_write_json, atomic_write_text, code_version, workspace
 from tasks.tracking import mlflow_run, prefect_run_tags
+from tasks.training import START_METRICS
 
 REPORT_EXPERIMENT = "reproduce-paper"
 CODE = ("cgrpo_core.training.loop", "cgrpo_core.training.grpo_trainer", "cgrpo_core.evaluation.engine")
@@ -47,6 +48,12 @@ def _history(folder: str) -> list[dict[str, float]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+def _start(folder: str) -> dict[str, float]:
+    """The held-out check a training run made before its first step (empty: none)."""
+    path = Path(folder) / START_METRICS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 @task(cache_policy=NO_CACHE)
 def write_training_curves(
     profile: str, trained: Mapping[str, Sequence[str]], rewards: tuple[str, str]
@@ -54,18 +61,18 @@ def write_training_curves(
     """Figure 2 from the trained rows' step metrics (``trained``: row -> one folder per seed)."""
     folder = workspace() / "outputs" / "figures" / profile / "figure-2"
     folder.mkdir(parents=True, exist_ok=True)
-    histories = {}
+    histories, starts = {}, {}
     for row, paths in trained.items():
         for seed, path in enumerate(paths):
             history = _history(path)
             if history:
                 label = get_row(row).label + (f" seed {seed}" if len(paths) > 1 else "")
-                histories[label] = history
+                histories[label], starts[label] = history, _start(path)
     if not histories:
         raise ValueError("figure-2: none of its rows has a training history")
     keys = [f"reward/{rewards[0]}_mean", f"reward/{rewards[1]}_mean", "heldout/dino", "heldout/clip_t"]
     title = f"Figure 2 ({profile}): naive GRPO 1:1, 1:1.5 and Customized-GRPO"
-    png = save_figure(curves_figure(histories, keys, title), folder / "figure-2.png")
+    png = save_figure(curves_figure(histories, keys, title, starts), folder / "figure-2.png")
     atomic_write_json(folder / "rows.json", {"trained": dict(trained)})
     with mlflow_run("figure-2", f"figure-2 ({profile})", {"profile": profile, **prefect_run_tags()}) as run:
         run.log_artifact(png, "figure")

@@ -71,11 +71,16 @@ def tradeoff_figure(
 
 
 def curves_figure(
-    histories: Mapping[str, Sequence[Mapping[str, float]]], keys: Sequence[str], title: str
+    histories: Mapping[str, Sequence[Mapping[str, float]]],
+    keys: Sequence[str],
+    title: str,
+    starts: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Figure:
     """Fig. 2: one panel per step-metric key (``reward/dino_seg_mean``), one line per row (``histories``:
-    name -> step metrics, step 1 first). A curve of more than 20 steps is drawn thin with its moving
-    average (window: a tenth of the steps) on top. Steps that did not log a key are gaps."""
+    name -> step metrics, step 1 first; ``starts``: name -> metrics before the first step, drawn at step
+    0, such as the first held-out check). A curve of more than 20 steps is drawn thin with its moving
+    average (window: a tenth of the steps) on top. A key logged at most every other step (a held-out check)
+    is drawn as its points joined; elsewhere steps that did not log a key are gaps."""
     if not keys:
         raise ValueError("give at least one step-metric key to plot")
     if not histories:
@@ -85,11 +90,18 @@ def curves_figure(
     for ax, key in zip(axes[0], keys, strict=True):
         for k, (name, history) in enumerate(histories.items()):
             values = pd.Series([float(step.get(key, np.nan)) for step in history], dtype=float)
+            steps = np.arange(1, len(values) + 1)
+            start = (starts or {}).get(name, {})
+            if key in start:
+                values = pd.concat([pd.Series([float(start[key])]), values], ignore_index=True)
+                steps = np.arange(0, len(values))
             if values.isna().all():
                 continue
-            steps = np.arange(1, len(values) + 1)
             color = colors[k % len(colors)]
-            if len(values) > SMOOTH_AFTER:
+            if values.notna().sum() <= len(values) // 2 + 1:  # sparse: a check every few steps
+                known = values.notna().to_numpy()
+                ax.plot(steps[known], values[known], marker="o", ms=3, lw=1.2, color=color, label=name)
+            elif len(values) > SMOOTH_AFTER:
                 smooth = values.rolling(max(2, len(values) // 10), min_periods=1).mean()
                 ax.plot(steps, values, lw=0.6, alpha=0.35, color=color)
                 ax.plot(steps, smooth, lw=1.8, color=color, label=name)

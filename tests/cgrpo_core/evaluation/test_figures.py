@@ -80,3 +80,18 @@ def test_sample_grid_reads_the_scored_images(tmp_path):
     assert grid.getpixel((1, 1)) == (0, 0, 255)
     with pytest.raises(ValueError, match="dog"):
         sample_grid_from_scores(scores, tmp_path, {"can": references["can"]}, items_per_kind=1)
+
+
+def test_curves_figure_joins_a_sparse_check_and_starts_it_at_step_0():
+    history = [{"reward/dino_seg_mean": 0.1 * k} for k in range(1, 21)]
+    for step, value in ((10, 0.5), (20, 0.6)):  # a held-out check every 10 steps
+        history[step - 1]["heldout/dino"] = value
+    fig = curves_figure(
+        {"a": history, "b": history}, ["heldout/dino"], "held-out", starts={"a": {"heldout/dino": 0.4}}
+    )
+    (ax,) = fig.axes
+    with_start, without = ax.lines
+    assert list(with_start.get_xdata()) == [0, 10, 20]
+    assert list(with_start.get_ydata()) == [0.4, 0.5, 0.6]
+    assert list(without.get_xdata()) == [10, 20]  # no check before the first step: none drawn
+    plt.close(fig)
