@@ -113,8 +113,8 @@ def main() -> None:
             + " ".join(f"{n} {m[f'reward/{n}_mean']:.4f}" for n in dict.fromkeys(names))
             + f" conflict {m['conflict/conflict']:.2f} "
             f"ratio0 {m['ratio_first_update']:.6f} clip {m['clip_fraction']:.3f} grad {m['grad_norm']:.2e} "
-            f"({m['seconds/step']:.1f} s: sampling {m['seconds/sampling']:.1f}, reward {m['seconds/reward']:.1f}, "
-            f"update {m['seconds/update']:.1f})",
+            f"({m['seconds/step']:.1f} s: sampling {m['seconds/sampling']:.1f}, "
+            f"reward {m['seconds/reward']:.1f}, update {m['seconds/update']:.1f})",
             flush=True,
         )
     after = _held_out(policy, rewards, items, cfg.sampler, 1234)
