@@ -169,6 +169,9 @@ def run_target(target: str, parameters: dict, profile: str) -> tuple[str, str]:
     with ExitStack() as stack:
         if not env.get("PREFECT_API_URL"):
             env["PREFECT_API_URL"] = local_server(stack, env, logs)
+        # Before anything here imports prefect (deployment_names does): prefect reads its settings once, at
+        # import, and a client made without the URL starts a temporary server of its own on the same database.
+        os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
         serve = stack.enter_context(
             _process([sys.executable, "-m", "flows.serve", "--profile", profile], env, logs / "serve.log")
         )
@@ -176,7 +179,6 @@ def run_target(target: str, parameters: dict, profile: str) -> tuple[str, str]:
         print(
             f"serving {len(deployment_names())} deployments of {FLOW} (log {logs / 'serve.log'})", flush=True
         )
-        os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
         from prefect.deployments import run_deployment
 
         flow_run = run_deployment(f"{FLOW}/{target}", parameters=parameters, timeout=None)

@@ -1,6 +1,7 @@
 """The command line every stage shares: profile, preset, seed and --set build one experiment config."""
 
 import argparse
+import os
 
 import pytest
 
@@ -48,3 +49,38 @@ def test_bad_input_names_what_to_fix():
         experiment_from_args(_parse(["--set", "grpo.group_size=1"]))
     with pytest.raises(SystemExit):
         _parse(["--profile", "paper"], profiles=("toy", "test"))
+
+
+def test_serving_with_its_own_server_points_prefect_at_it_before_importing_prefect(monkeypatch):
+    """``flows.serve --run`` without ``$PREFECT_API_URL`` starts a server and must talk to it: prefect reads
+    its settings once, at import, and a client made before the URL is set starts a temporary server of its
+    own (on the same database). The URL is in the environment before the first prefect import."""
+    from contextlib import nullcontext
+
+    import flows.serve as serve
+
+    url = "http://127.0.0.1:9/api"
+    seen = []
+    monkeypatch.setenv("PREFECT_API_URL", "")  # none set (restored after the test)
+    monkeypatch.setattr(serve, "local_server", lambda stack, env, logs: url)
+    monkeypatch.setattr(serve, "_process", lambda *args: nullcontext())
+
+    def deployed(env):
+        seen.append(os.environ.get("PREFECT_API_URL"))
+        return True
+
+    monkeypatch.setattr(serve, "_deployed", deployed)
+
+    class Stop(Exception):
+        pass
+
+    def run_deployment(name, **kwargs):
+        seen.append(os.environ.get("PREFECT_API_URL"))
+        raise Stop(name)
+
+    import prefect.deployments
+
+    monkeypatch.setattr(prefect.deployments, "run_deployment", run_deployment)
+    with pytest.raises(Stop, match="reproduce-paper/table-3"):
+        serve.run_target("table-3", {}, "test")
+    assert seen == [url, url]
