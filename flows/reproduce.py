@@ -60,6 +60,7 @@ from flows.evaluate import evaluate_row
 from flows.train import resolve_row, train_row
 from tasks.evaluation import eval_key
 from tasks.reproduce import (
+    INPUTS_STAGE,
     ROWS_STAGE,
     latest_human_results,
     model_key_of,
@@ -225,10 +226,12 @@ def reproduce_paper(
                 job = wanted.setdefault(config_hash(config), [row, seed, False, config])
                 job[2] = job[2] or spec.evaluates
     missing = []
+    start = time.perf_counter()
     for key, (row, seed, evaluate, config) in wanted.items():
         built[key] = find_row(row.id, config, evaluate, inputs)
         if (built[key][0] is None and config.method != "base") or (evaluate and built[key][1] is None):
             missing.append(partial(make_row, row, seed, evaluate, config))
+    timings[INPUTS_STAGE] = time.perf_counter() - start
     if missing:
         print(f"{len(missing)} of {len(wanted)} models to train or evaluate, {workers} at a time")
     start = time.perf_counter()

@@ -40,7 +40,8 @@ CODE = ("cgrpo_core.training.loop", "cgrpo_core.training.grpo_trainer", "cgrpo_c
 
 ROWS_STAGE = "rows (trained and evaluated)"  # wall time of the rows made side by side
 ROW_PARTS = ("train ", "evaluate ")  # "train <row> seed <s>": one row's part (they overlap)
-OTHER_STAGE = "other: inputs, Prefect, MLflow, hashing"
+INPUTS_STAGE = "inputs: toy world, zoo, training list, benchmark; the store's look-up"  # found or built
+OTHER_STAGE = "other: Prefect, MLflow, hashing"
 
 
 def _history(folder: str) -> list[dict[str, float]]:
