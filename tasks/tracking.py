@@ -27,7 +27,19 @@ from mlflow.tracking import MlflowClient
 
 from cgrpo_core.store import workspace
 
-__all__ = ["RunHandle", "find_finished_run", "mlflow_run", "sweep_stale_runs", "tracking_uri"]
+__all__ = [
+    "FLOW_RUN_ID_ENV",
+    "FLOW_RUN_NAME_ENV",
+    "RunHandle",
+    "find_finished_run",
+    "mlflow_run",
+    "prefect_run_tags",
+    "sweep_stale_runs",
+    "tracking_uri",
+]
+
+FLOW_RUN_ID_ENV = "CGRPO_FLOW_RUN_ID"  # a worker's calling flow run (tasks.workers.worker_env)
+FLOW_RUN_NAME_ENV = "CGRPO_FLOW_RUN_NAME"
 
 HOST_TAG, PID_TAG = "cgrpo.host", "cgrpo.pid"
 # MLflow 3's UI opens an untyped experiment on its GenAI "traces" page; ours are training runs.
@@ -180,15 +192,28 @@ def find_finished_run(experiment: str, tags: Mapping[str, str]) -> str | None:
 
 
 def prefect_run_tags() -> dict[str, str]:
-    """The current Prefect flow run's id and name, to cross-reference MLflow runs (empty outside a flow)."""
+    """The current Prefect flow run's id and name, to cross-reference MLflow runs (empty outside a flow).
+
+    In a worker process (:mod:`tasks.workers`), which runs no flow of its own, the calling flow run's,
+    from ``$CGRPO_FLOW_RUN_ID`` / ``$CGRPO_FLOW_RUN_NAME``: asking Prefect there (its runtime looks the
+    run's name up through the API) made every worker without ``PREFECT_API_URL`` start a temporary Prefect
+    server of its own, seconds per row."""
     try:
+        from prefect.context import FlowRunContext, TaskRunContext
         from prefect.runtime import flow_run
 
-        run_id = flow_run.get_id()
+        if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+            run_id = flow_run.get_id()
+            return (
+                {"prefect.flow_run_id": str(run_id), "prefect.flow_run_name": str(flow_run.get_name())}
+                if run_id
+                else {}
+            )
     except Exception:
         return {}
+    run_id = os.environ.get(FLOW_RUN_ID_ENV)
     return (
-        {"prefect.flow_run_id": str(run_id), "prefect.flow_run_name": str(flow_run.get_name())}
+        {"prefect.flow_run_id": run_id, "prefect.flow_run_name": os.environ.get(FLOW_RUN_NAME_ENV, "")}
         if run_id
         else {}
     )

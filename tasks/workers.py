@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cgrpo_core.training.distributed import launch_command
-from tasks.tracking import prefect_run_tags
+from tasks.tracking import FLOW_RUN_ID_ENV, FLOW_RUN_NAME_ENV, prefect_run_tags
 
 __all__ = ["ERROR_ENV", "WorkerError", "reporting_errors", "run_worker", "worker_env"]
 
@@ -33,13 +33,14 @@ class WorkerError(RuntimeError):
 
 def worker_env(threads: int | None) -> dict[str, str]:
     """The environment of a worker process: this one's, with ``threads`` torch/OpenMP threads (None: as
-    is) and the current Prefect flow run's id (read by :func:`tasks.tracking.prefect_run_tags`)."""
+    is) and the current Prefect flow run's id and name (read by :func:`tasks.tracking.prefect_run_tags`
+    without asking Prefect's API)."""
     env = dict(os.environ)
     if threads is not None:
         env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    run_id = prefect_run_tags().get("prefect.flow_run_id")
-    if run_id:
-        env["PREFECT__FLOW_RUN_ID"] = run_id
+    run = prefect_run_tags()
+    if run:
+        env |= {FLOW_RUN_ID_ENV: run["prefect.flow_run_id"], FLOW_RUN_NAME_ENV: run["prefect.flow_run_name"]}
     return env
 
 

@@ -162,3 +162,33 @@ def test_the_report_of_rows_made_one_at_a_time_sums_them_into_the_rows_stage(mlf
     section = (Path(folder) / "report.md").read_text().split("## Where the time went")[1]
     assert "| rows (trained and evaluated) | 95.0 | 95.0% |" in section
     assert "| other: Prefect, MLflow, hashing | 5.0 | 5.0% |" in section
+
+
+def test_a_worker_names_its_calling_flow_run_without_asking_prefects_api(prefect_harness, tmp_path):
+    """A worker's MLflow tags carry the calling flow run's id and name from its environment; with an API
+    that cannot be reached (or none: Prefect would start a temporary server of its own), they still do."""
+    import subprocess
+    import sys
+
+    from prefect import flow
+
+    from tasks.workers import worker_env
+
+    @flow(flow_run_name="calling-row-{tag}")
+    def calling(tag: str) -> tuple[dict, dict]:
+        from prefect.runtime import flow_run
+
+        return worker_env(1), {"id": flow_run.get_id(), "name": flow_run.get_name()}
+
+    env, run = calling("x")
+    assert run["name"] == "calling-row-x"
+    env |= {"PREFECT_API_URL": "http://127.0.0.1:9/api", "PREFECT__FLOW_RUN_ID": run["id"]}
+    code = "import json; from tasks.tracking import prefect_run_tags; print(json.dumps(prefect_run_tags()))"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "prefect.flow_run_id": run["id"],
+        "prefect.flow_run_name": "calling-row-x",
+    }
+    assert "temporary server" not in done.stderr, f"took {time.perf_counter() - started:.1f} s"
