@@ -161,7 +161,9 @@ _TEST_SIZES: dict[str, Any] = {
     "run.checkpoint_every": 1,
     "run.heldout_every": 2,
     "run.heldout_samples": 1,
+    "run.heldout_subjects": 6,  # 6 of ToyBench's 30: a check in seconds (every row of the tests makes two)
     "evaluation.prompts_per_subject": 2,
+    "evaluation.subjects": 10,  # 20 items x 4 images: an evaluated row of the tests in seconds
     "evaluation.batch_size": 16,
     "evaluation.bootstrap": 200,
     "sft.batch_size": 2,

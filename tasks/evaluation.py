@@ -108,7 +108,7 @@ def plan_key(config: ExperimentConfig, bench: tuple[str, str, str], row: str) ->
 
 
 def bench_items(config: ExperimentConfig, bench: tuple[str, str, str]) -> list[BenchItem]:
-    return benchmark_items(*bench, config.evaluation.prompts_per_subject)
+    return benchmark_items(*bench, config.evaluation.prompts_per_subject, config.evaluation.subjects)
 
 
 def _subject_files(bench: tuple[str, str, str], items: list[BenchItem]) -> dict[str, list[str]]:

@@ -186,7 +186,12 @@ def run_training(spec: TrainSpec, dist: Dist = SINGLE_PROCESS) -> None:
 def _train_logged(spec, config, policy, pairs, rewards, folder, dist, handle) -> None:
     trainer = make_trainer(config, policy, pairs, rewards, folder, dist)
     total = trainer.total_steps
-    items = benchmark_items(*spec.bench, config.run.heldout_prompts_per_subject) if spec.bench else []
+    run = config.run
+    items = (
+        benchmark_items(*spec.bench, run.heldout_prompts_per_subject, run.heldout_subjects)
+        if spec.bench
+        else []
+    )
     metric_set = RewardSet(config.evaluation.metrics, str(policy.device))
     scorers = [(rewards, (config.rewards.id, config.rewards.prompt)), (metric_set, UNTRAINED_METRICS)]
     logged = _last_logged_step(handle) if handle is not None else -1
@@ -197,7 +202,6 @@ def _train_logged(spec, config, policy, pairs, rewards, folder, dist, handle) ->
         return bool(items) and every > 0 and (step % every == 0 or step == total)
 
     def heldout() -> dict[str, float]:
-        run = config.run
         return heldout_metrics(policy, items, config.sampler, run.heldout_samples, run.heldout_seed, scorers)
 
     def log(step: int, metrics: dict[str, float]) -> None:

@@ -68,6 +68,25 @@ def prefect_harness():
 
 
 @pytest.fixture(scope="session")
+def test_zoo(prefect_harness) -> dict[str, str]:
+    """The test profile's toy zoo (``toy-zoo`` flow) in the session's workspace, built once: a test that
+    needs a fresh workspace copies it there (:func:`seed_store`) instead of training it again."""
+    from cgrpo_core.config import experiment_config
+    from flows.zoo import toy_zoo
+
+    return toy_zoo(experiment_config("test"))
+
+
+def seed_store(workspace: Path, folders: list[str]) -> None:
+    """Copy results of the session's store (complete folders) into ``workspace``'s store."""
+    import shutil
+
+    store = _SESSION_DIR / "workspace" / "outputs" / "store"
+    for folder in folders:
+        shutil.copytree(folder, workspace / "outputs" / "store" / Path(folder).relative_to(store))
+
+
+@pytest.fixture(scope="session")
 def mlflow_client():
     from mlflow.tracking import MlflowClient
 

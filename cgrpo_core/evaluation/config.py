@@ -39,6 +39,11 @@ class EvalConfig(Frozen):
         le=25,
         description="Evenly spaced prompts per subject (None: all 25, the protocol's 750 items; test sizes).",
     )
+    subjects: int | None = Field(
+        None,
+        ge=2,
+        description="Evenly spaced subjects in protocol order (None: all 30, the protocol; test sizes).",
+    )
     batch_size: int = Field(
         16,
         ge=1,

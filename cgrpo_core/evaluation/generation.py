@@ -58,13 +58,19 @@ def benchmark_items(
     prompts_file: str | Path,
     protocol_file: str | Path | None,
     prompts_per_subject: int | None = None,
+    subjects: int | None = None,
 ) -> list[BenchItem]:
     """The benchmark's items in protocol order (data.dreambench); ``prompts_per_subject`` evenly spaced
-    prompts of each subject (None: all 25)."""
+    prompts of each subject (None: all 25) of ``subjects`` subjects evenly spaced in protocol order, the
+    first and the last included (None: every subject)."""
     frame = read_dreambench(root, prompts_file, protocol_file)
     if prompts_per_subject is not None:
         keep = set(np.linspace(0, 24, prompts_per_subject).round().astype(int).tolist())
         frame = frame[frame["prompt_index"].isin(keep)]
+    names = list(dict.fromkeys(frame["subject"]))
+    if subjects is not None and subjects < len(names):
+        picked = {names[i] for i in np.linspace(0, len(names) - 1, subjects).round().astype(int).tolist()}
+        frame = frame[frame["subject"].isin(picked)]
     return [
         BenchItem(
             r.subject,

@@ -200,6 +200,12 @@ class TrainRunConfig(Frozen):
     heldout_prompts_per_subject: int = Field(
         1, ge=1, le=25, description="Held-out benchmark prompts per subject (evenly spaced)."
     )
+    heldout_subjects: int | None = Field(
+        None,
+        ge=1,
+        description="Held-out subjects, evenly spaced in benchmark order (None: every subject; the test "
+        "profile checks a few).",
+    )
     heldout_samples: int = Field(2, ge=1, description="ODE samples per held-out item.")
     heldout_seed: int = Field(1234, description="Seed of the held-out samples' noise (fixed per item).")
     processes: int = Field(

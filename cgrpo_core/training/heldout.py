@@ -1,11 +1,12 @@
 """The held-out check a training run makes every ``run.heldout_every`` steps.
 
 Fixed benchmark items (``run.heldout_prompts_per_subject`` evenly spaced prompts of every ToyBench or
-DreamBench subject, never trained on), ``run.heldout_samples`` ODE samples each from per-image noise that
-depends only on ``run.heldout_seed`` and the item (the same at every check and for every row), scored by
-the two trained rewards and by the evaluation metrics that are not trained on (DINO, CLIP-I, CLIP-T,
-HPSv3). A reward that rises while the independent metrics fall (reward hacking) shows as diverging
-curves while the run goes on. Sampling and scoring use no global RNG, so a check never changes training.
+DreamBench subject, or of ``run.heldout_subjects`` evenly spaced subjects; never trained on),
+``run.heldout_samples`` ODE samples each from per-image noise that depends only on ``run.heldout_seed``
+and the item (the same at every check and for every row), scored by the two trained rewards and by the
+evaluation metrics that are not trained on (DINO, CLIP-I, CLIP-T, HPSv3). A reward that rises while the
+independent metrics fall (reward hacking) shows as diverging curves while the run goes on. Sampling and
+scoring use no global RNG, so a check never changes training.
 """
 
 from __future__ import annotations

@@ -231,6 +231,7 @@ PROFILE_FIELDS = {
     "sampler.resolution",
     "evaluation.batch_size",
     "evaluation.prompts_per_subject",
+    "evaluation.subjects",
     "evaluation.bootstrap",
     "grpo.group_size",
     "grpo.max_steps",
@@ -245,6 +246,7 @@ PROFILE_FIELDS = {
     "run.checkpoint_every",
     "run.heldout_every",
     "run.heldout_samples",
+    "run.heldout_subjects",
     # test sizes of SFT and RPO
     "sft.batch_size",
     "sft.max_steps",

@@ -11,6 +11,7 @@ from cgrpo_core.config import experiment_config
 from cgrpo_core.schema import config_hash
 from cgrpo_core.store import code_version
 from flows.analysis import analysis, main
+from tests.conftest import seed_store
 
 pytestmark = pytest.mark.slow
 
@@ -105,13 +106,15 @@ def test_bad_samples_fail_the_flow_with_a_clear_error(prefect_harness, small_con
         analysis(small_config, str(bad))
 
 
-def test_main_job_logs_to_the_default_store(prefect_harness, tmp_path, monkeypatch, capfd):
+def test_main_job_logs_to_the_default_store(test_zoo, tmp_path, monkeypatch, capfd):
     """The first stages (./run.sh stages -> flows.main) in a fresh workspace with no MLflow settings, at
-    the test sizes: every stage logs its runs to <workspace>/mlruns/mlflow.db."""
+    the test sizes: every stage logs its runs to <workspace>/mlruns/mlflow.db. The workspace's store
+    starts with the session's test zoo (its training is the zoo flow's tests' business, not this one's)."""
     from mlflow.tracking import MlflowClient
 
     from flows.main import main
 
+    seed_store(tmp_path, [test_zoo[k] for k in ("toy_world", "reward_zoo", "policy_zoo", "checks")])
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     monkeypatch.setenv("CGRPO_WORKSPACE", str(tmp_path))
     out = main(["--profile", "test"])

@@ -21,8 +21,8 @@ MODELS = {"vae", "base_policy", "segmenter", "dinov2", "dino_v1", "clip", "aesth
 
 
 @pytest.fixture(scope="module")
-def built(prefect_harness):
-    return toy_zoo(TEST)
+def built(test_zoo):
+    return test_zoo
 
 
 def _runs(client):

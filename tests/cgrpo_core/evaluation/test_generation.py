@@ -8,10 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from cgrpo_core.evaluation.generation import BenchItem, generate_samples, image_noise, image_seed
+from cgrpo_core.data.dreambench import bench_files
+from cgrpo_core.evaluation.generation import (
+    BenchItem,
+    benchmark_items,
+    generate_samples,
+    image_noise,
+    image_seed,
+)
 from cgrpo_core.policy import PolicyConfig, encode_condition, load_policy
 from cgrpo_core.toy.tiny.policy import build_tiny_checkpoint
 from tests.cgrpo_core.policy.helpers import TEST_SAMPLER, checkerboard, solid
+from tests.conftest import SHARED
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +78,21 @@ def test_image_seeds_are_stable_and_distinct(items):
 
     digest = hashlib.sha256(b"0\x00dog_a\x00a dog in the snow\x000").digest()
     assert image_seed(0, items[0], 0) == int.from_bytes(digest[:8], "big") >> 1
+
+
+def test_benchmark_items_keep_evenly_spaced_subjects_with_all_their_chosen_prompts():
+    root = SHARED / "dreambench" / "dataset"
+    if not root.is_dir():
+        pytest.skip(f"DreamBench not found at {root}")
+    bench = bench_files(root, None, None)
+    every = benchmark_items(*bench)
+    order = list(dict.fromkeys(item.subject for item in every))
+    assert len(every) == 750 and len(order) == 30
+    kept = benchmark_items(*bench, 2, 6)
+    # linspace(0, 29, 6) = 0, 5.8, 11.6, 17.4, 23.2, 29 -> positions 0, 6, 12, 17, 23, 29
+    chosen = [order[i] for i in (0, 6, 12, 17, 23, 29)]
+    assert [(i.subject, i.prompt_index) for i in kept] == [
+        (i.subject, i.prompt_index) for i in every if i.subject in chosen and i.prompt_index in (0, 24)
+    ]
+    assert list(dict.fromkeys(i.subject for i in kept)) == chosen
+    assert benchmark_items(*bench, 2, 30) == benchmark_items(*bench, 2) == benchmark_items(*bench, 2, 99)
