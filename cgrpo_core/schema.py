@@ -5,8 +5,9 @@
 - :func:`config_hash`: the identity of a result, a sha256 over the canonical JSON of the fields that
   determine it plus the hashes of its inputs. Fields marked ``json_schema_extra=NOT_HASHED`` (names,
   labels, folders, logging and speed settings) are left out, so renaming a run or moving a folder never
-  recomputes it. The same string names the store folder, the Prefect cache key and the MLflow
-  ``config_hash`` tag.
+  recomputes it. Fields marked ``json_schema_extra=HASHED_WHEN_SET`` (options added later, whose default
+  None keeps the behaviour before them) count only when set, so adding one keeps every existing key. The
+  same string names the store folder, the Prefect cache key and the MLflow ``config_hash`` tag.
 - :func:`flatten` (``{"grpo.tdw.w_max": 0.7, ...}``, MLflow params) and :func:`override` (a validated copy
   with dotted-path changes: profiles, presets, ``--set`` on the command line).
 
@@ -23,10 +24,20 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["HASH_LENGTH", "NOT_HASHED", "Frozen", "Profile", "config_hash", "flatten", "override"]
+__all__ = [
+    "HASHED_WHEN_SET",
+    "HASH_LENGTH",
+    "NOT_HASHED",
+    "Frozen",
+    "Profile",
+    "config_hash",
+    "flatten",
+    "override",
+]
 
 Profile = Literal["paper", "toy", "test"]
 NOT_HASHED: dict[str, Any] = {"hashed": False}
+HASHED_WHEN_SET: dict[str, Any] = {"hashed": "when_set"}  # left out while None (the default)
 HASH_LENGTH = 16  # hex characters kept: 64 bits, collision-free for any realistic number of results
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,14 +50,15 @@ class Frozen(BaseModel):
 def _hashable(value: Any) -> Any:
     """Canonical JSON-able form: models without their unhashed fields, sorted keys, floats checked."""
     if isinstance(value, BaseModel):
-        fields = type(value).model_fields
-        return {
-            name: _hashable(getattr(value, name))
-            for name, info in fields.items()
-            if not (
-                isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("hashed") is False
-            )
-        }
+        out = {}
+        for name, info in type(value).model_fields.items():
+            extra = info.json_schema_extra
+            marker = extra.get("hashed", True) if isinstance(extra, dict) else True
+            field = getattr(value, name)
+            if marker is False or (marker == "when_set" and field is None):
+                continue
+            out[name] = _hashable(field)
+        return out
     if isinstance(value, Mapping):
         return {str(k): _hashable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

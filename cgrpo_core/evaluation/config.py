@@ -11,7 +11,7 @@ from pydantic import Field
 
 from cgrpo_core.data.config import DreamBenchConfig
 from cgrpo_core.rewards.config import RewardModels, dreambench_metric_models
-from cgrpo_core.schema import NOT_HASHED, Frozen
+from cgrpo_core.schema import HASHED_WHEN_SET, NOT_HASHED, Frozen
 
 __all__ = ["EvalConfig"]
 
@@ -43,6 +43,7 @@ class EvalConfig(Frozen):
         None,
         ge=2,
         description="Evenly spaced subjects in protocol order (None: all 30, the protocol; test sizes).",
+        json_schema_extra=HASHED_WHEN_SET,
     )
     batch_size: int = Field(
         16,

@@ -338,3 +338,25 @@ def test_a_trained_model_key_ignores_what_does_not_train_it(tmp_path):
     assert training_key(override(sft, {"sft.epochs": 9}), "list") != training_key(sft, "list")
     with pytest.raises(ValueError, match="resolved weights"):
         training_key(experiment_config("toy"), "list")
+
+
+def test_a_field_hashed_when_set_keeps_the_keys_from_before_it_until_it_is_set():
+    from pydantic import Field
+
+    from cgrpo_core.schema import HASHED_WHEN_SET, Frozen
+
+    class Before(Frozen):
+        steps: int = 3
+
+    class After(Frozen):
+        steps: int = 3
+        subjects: int | None = Field(None, json_schema_extra=HASHED_WHEN_SET)
+
+    # the type's name is hashed too: compare models of one name
+    Before.__name__ = After.__name__ = "Section"
+    assert config_hash(After()) == config_hash(Before())
+    assert config_hash(After(subjects=10)) != config_hash(After())
+    assert config_hash(After(subjects=10)) != config_hash(After(subjects=11))
+    tested = experiment_config("test")
+    assert tested.evaluation.subjects == 10
+    assert config_hash(tested) != config_hash(override(tested, {"evaluation.subjects": None}))
