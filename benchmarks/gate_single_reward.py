@@ -113,7 +113,8 @@ def main() -> None:
             + " ".join(f"{n} {m[f'reward/{n}_mean']:.4f}" for n in dict.fromkeys(names))
             + f" conflict {m['conflict/conflict']:.2f} "
             f"ratio0 {m['ratio_first_update']:.6f} clip {m['clip_fraction']:.3f} grad {m['grad_norm']:.2e} "
-            f"({m['seconds/step']:.1f} s: sampling {m['seconds/sampling']:.1f}, "
+            + (f"kl_base {m['kl_to_base']:.2e} " if "kl_to_base" in m else "")
+            + f"({m['seconds/step']:.1f} s: sampling {m['seconds/sampling']:.1f}, "
             f"reward {m['seconds/reward']:.1f}, update {m['seconds/update']:.1f})",
             flush=True,
         )
@@ -124,7 +125,7 @@ def main() -> None:
         f"\n{args.row or args.reward + ' only'} (GRPOTrainer), {args.steps} steps x "
         f"{grpo.prompts_per_step} pairs x G {grpo.group_size}, "
         f"seed {args.seed}, eta {cfg.sampler.eta}, lr {grpo.learning_rate}, clip {grpo.clip_range}, "
-        f"inner epochs {grpo.inner_epochs}, "
+        f"inner epochs {grpo.inner_epochs}, kl {grpo.kl_coef}, "
         f"{time.perf_counter() - start:.0f} s; held-out {len(items)} items: after - before (+- s.e.)"
     )
     for label, sel in [("all", np.ones(len(items), bool))] + [(k, kinds == k) for k in sorted(set(kinds))]:

@@ -34,7 +34,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -53,6 +54,7 @@ __all__ = [
     "fuse_lora",
     "fuse_uno_lora",
     "load_lora",
+    "lora_disabled",
     "lora_parameters",
     "lora_target_modules",
     "read_uno_lora",
@@ -133,6 +135,24 @@ def _set_trainable(transformer: FluxTransformer2DModel, trainable: bool) -> None
         if is_lora and param.dtype != torch.float32:
             param.data = param.data.to(torch.float32)
         param.requires_grad_(trainable and is_lora)
+
+
+@contextmanager
+def lora_disabled(transformer: FluxTransformer2DModel) -> Iterator[None]:
+    """The base transformer: the trained LoRA switched off inside the block (peft ``disable_adapters``),
+    back on after it, with every parameter's ``requires_grad`` as it was. The frozen reference of RPO and
+    of GRPO's KL term, with no second copy of the transformer. Without a LoRA: nothing to do."""
+    if not getattr(transformer, "_hf_peft_config_loaded", False):
+        yield
+        return
+    flags = [(p, p.requires_grad) for p in transformer.parameters()]
+    transformer.disable_adapters()
+    try:
+        yield
+    finally:
+        transformer.enable_adapters()  # peft also sets requires_grad: restore the flags as they were
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def lora_parameters(transformer: FluxTransformer2DModel) -> list[torch.nn.Parameter]:

@@ -10,7 +10,8 @@ A step takes B conditions (one per (reference, prompt) pair) and:
    (Eq. 12) and the configured aggregation (``linear``: naive GRPO; ``sars``: Eq. 10-11), ``A [B, G, T]``;
 4. for ``grpo.inner_epochs`` passes, recomputes the log-probabilities of the trained transitions (the
    K steps of ``train_steps``, the same for every sample of the step) with gradient and minimises the
-   clipped surrogate (Eq. 7) with AdamW.
+   clipped surrogate (Eq. 7) with AdamW, plus ``grpo.kl_coef`` times the KL of each trained SDE step to the
+   base policy's (the LoRA switched off; Flow-GRPO's term; 0 in the paper, so no reference pass is made).
 
 What one optimiser update accumulates: the samples are visited in order (group 0's G samples, then group
 1's, ...); each sample's loss is the mean over its K trained transitions, and an update averages the
@@ -36,11 +37,13 @@ import torch
 from torch import Tensor
 
 from cgrpo_core.advantages import combine_advantages, conflict_stats, group_normalize
-from cgrpo_core.losses import grpo_loss
+from cgrpo_core.flow_matching import SDEStep
+from cgrpo_core.losses import gaussian_kl, grpo_loss
 from cgrpo_core.policy.conditioning import Condition
 from cgrpo_core.policy.config import SamplerConfig
 from cgrpo_core.policy.loading import Policy
-from cgrpo_core.policy.sampling import Rollout, log_prob, rollout
+from cgrpo_core.policy.lora import lora_disabled
+from cgrpo_core.policy.sampling import Rollout, rollout, step_distribution
 from cgrpo_core.schedules import tdw_weights
 from cgrpo_core.training.config import GRPOConfig
 from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist
@@ -62,6 +65,7 @@ class UpdateStats:
     clip_fraction: float
     approx_kl: float
     grad_norm: float
+    kl_to_base: float | None = None  # the KL term (grpo.kl_coef > 0): to the base policy, per transition
 
 
 @dataclass(frozen=True)
@@ -123,10 +127,12 @@ def update_policy(
             b, g = order[k]
             group = groups[b]
             samples = torch.full_like(steps, g)
-            new = log_prob(policy, group, samples, steps)  # (K,) with grad
+            current = step_distribution(policy, group, samples, steps)  # (K,) transitions, with grad
+            new = current.log_prob
             old = group.log_probs[g, steps.to(group.log_probs.device)].to(new.device)
             adv = advantages[b, g, steps.to(advantages.device)].to(new.device, new.dtype)
-            part = grpo_loss(new, old, adv, grpo.clip_range, grpo.kl_coef)
+            kl = _kl_to_base(policy, group, samples, steps, current) if grpo.kl_coef > 0 else None
+            part = grpo_loss(new, old, adv, grpo.clip_range, grpo.kl_coef, kl)
             (part.loss / len(chunk)).backward()
             parts.append(part)
         if not all(bool(torch.isfinite(p.loss.detach())) for p in parts):
@@ -143,9 +149,19 @@ def update_policy(
                 clip_fraction=float(sum(float(p.clip_fraction) for p in parts) / len(parts)),
                 approx_kl=float(sum(float(p.approx_kl) for p in parts) / len(parts)),
                 grad_norm=float(norm),
+                kl_to_base=float(sum(float(p.kl) for p in parts) / len(parts)) if grpo.kl_coef > 0 else None,
             )
         )
     return out
+
+
+def _kl_to_base(policy: Policy, group: Rollout, samples: Tensor, steps: Tensor, current: SDEStep) -> Tensor:
+    """Per-transition KL ``[K]`` of the current SDE step to the base policy's (the LoRA switched off, no
+    gradient) at the same stored states: ``|mu - mu_base|^2 / (2 std^2)`` (Flow-GRPO's KL term; both steps
+    have the rollout's std)."""
+    with torch.no_grad(), lora_disabled(policy.transformer):
+        base = step_distribution(policy, group, samples, steps)
+    return gaussian_kl(current.mean, base.mean, current.std)
 
 
 def grpo_step(

@@ -15,7 +15,7 @@ Step s (0-based) of a run with seed S:
 5. reports the step's metrics (gathered over the ranks): mean and std of each raw reward, of each
    advantage and of the combined one, the conflict shares (Fig. 7a), the ratio at the first update, clip
    fraction, approximate KL, loss, gradient norm, learning rate, seconds split into sampling / reward /
-   update, and peak memory.
+   update, and peak memory; with ``grpo.kl_coef`` > 0 also ``kl_to_base``, the KL term's value.
 
 AdamW at ``grpo.learning_rate`` (constant: neither the paper nor the release decays it).
 """
@@ -90,6 +90,8 @@ def step_metrics(out: StepResult, reward_names: tuple[str, str], lr: float, dist
         "lr": lr,
         **{f"seconds/{k}": dist.mean(v) for k, v in out.seconds.items()},
     }
+    if updates[0].kl_to_base is not None:
+        metrics["kl_to_base"] = dist.mean(float(np.mean([u.kl_to_base for u in updates])))
     return metrics
 
 

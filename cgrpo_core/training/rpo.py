@@ -47,17 +47,17 @@ and sigma. With ``err(x0) = mean |v(x_sigma) - (noise - x0)|^2`` (:func:`~cgrpo_
     loss   = -log sigmoid(beta * margin) + sim_weight * err_pi(target photo)
 
 (:func:`~cgrpo_core.losses.rpo_loss`). ``pi`` is the policy (LoRA on), ``ref`` the same transformer with its
-LoRA disabled (:func:`lora_disabled`): the frozen base, with no second copy of the transformer. The loss is
-the mean over the share (each pair back-propagated on its own), gradients are averaged over the ranks,
-clipped to ``rpo.max_grad_norm`` and applied by AdamW at a constant ``rpo.learning_rate``.
+LoRA disabled (:func:`~cgrpo_core.policy.lora.lora_disabled`): the frozen base, with no second copy of the
+transformer. The loss is the mean over the share (each pair back-propagated on its own), gradients are
+averaged over the ranks, clipped to ``rpo.max_grad_norm`` and applied by AdamW at a constant
+``rpo.learning_rate``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -70,6 +70,7 @@ from cgrpo_core.policy.conditioning import Condition, encode_condition
 from cgrpo_core.policy.config import SamplerConfig
 from cgrpo_core.policy.images import decode_latents, to_pil
 from cgrpo_core.policy.loading import Policy
+from cgrpo_core.policy.lora import lora_disabled
 from cgrpo_core.policy.sampling import initial_noise, sample, velocity
 from cgrpo_core.store import atomic_write
 from cgrpo_core.training.config import RPOConfig
@@ -84,7 +85,6 @@ __all__ = [
     "build_preferences",
     "harmonic_reward",
     "load_preferences",
-    "lora_disabled",
     "minmax_normalize",
     "pair_errors",
     "pick_pair",
@@ -104,24 +104,6 @@ def rpo_steps(num_pairs: int, rpo: RPOConfig) -> int:
         raise ValueError("the training list is empty: run prepare-syncd first (or loosen data.filter)")
     steps = rpo.epochs * math.ceil(num_pairs / rpo.batch_size)
     return steps if rpo.max_steps is None else min(steps, rpo.max_steps)
-
-
-@contextmanager
-def lora_disabled(policy: Policy) -> Iterator[None]:
-    """The base transformer: the trained LoRA switched off inside the block (peft ``disable_adapters``),
-    back on after it, with every parameter's ``requires_grad`` as it was. Without a LoRA: nothing to do."""
-    transformer = policy.transformer
-    if not getattr(transformer, "_hf_peft_config_loaded", False):
-        yield
-        return
-    flags = [(p, p.requires_grad) for p in transformer.parameters()]
-    transformer.disable_adapters()
-    try:
-        yield
-    finally:
-        transformer.enable_adapters()  # peft also sets requires_grad: restore the flags as they were
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -191,7 +173,7 @@ def _preference_row(
             for k in range(n)
         ]
     )  # (n, N, D)
-    with lora_disabled(policy):
+    with lora_disabled(policy.transformer):
         latents = sample(policy, cond, sampler, n, noise=noise)  # (n, N, D) float32
     r_id, r_prompt = score(pair, to_pil(decode_latents(policy, latents, sampler.resolution)))
     r_id, r_prompt = torch.as_tensor(r_id).float().cpu(), torch.as_tensor(r_prompt).float().cpu()
@@ -328,7 +310,7 @@ def pair_errors(
         noise, sigma = torch.cat([noise, sim_noise]), torch.cat([sigma, sim_sigma])
     x_sigma = add_noise(x0, noise, sigma)
     err = velocity_error(velocity(policy, cond, x_sigma, sigma, sampler.guidance), x0, noise)  # (2 or 3,)
-    with torch.no_grad(), lora_disabled(policy):
+    with torch.no_grad(), lora_disabled(policy.transformer):
         ref_pred = velocity(policy, cond, x_sigma[:2], sigma[:2], sampler.guidance)
     ref_err = velocity_error(ref_pred, x0[:2], noise[:2])  # (2,)
     return err[:2], ref_err, err[2:] if similarity else None

@@ -10,7 +10,8 @@ from cgrpo_core.config import experiment_config
 from cgrpo_core.policy import encode_condition, load_policy, sample, to_uint8
 from cgrpo_core.policy.images import decode_latents
 from cgrpo_core.schema import override
-from cgrpo_core.training.grpo import grpo_step, step_advantages
+from cgrpo_core.policy.sampling import rollout, step_distribution
+from cgrpo_core.training.grpo import grpo_step, step_advantages, update_policy
 from tests.cgrpo_core.policy.helpers import checkerboard, solid
 
 GRPO = experiment_config("test").grpo  # G = 4
@@ -101,6 +102,45 @@ def test_a_bad_reward_or_no_condition_stops_the_step(policy, settings):
         _step(policy, settings, wrong, GRPO, 0)
     with pytest.raises(ValueError, match="at least one"):
         grpo_step(policy, [], _brightness, GRPO, settings, _adamw(policy, 1e-3), torch.Generator())
+
+
+def test_the_kl_term_is_the_sde_steps_distance_to_the_base_policy_and_pulls_the_lora_back(
+    tiny_config, settings
+):
+    """grpo.kl_coef > 0: each trained transition adds kl_coef |mu - mu_base|^2 / (2 std^2), mu_base from the
+    policy with its LoRA off. With zero advantages (every sample rewarded alike) it is the only gradient:
+    a LoRA moved away from zero is pulled back, and the KL falls. kl_coef 0 makes no such pass."""
+    policy, base = load_policy(tiny_config), load_policy(tiny_config)  # LoRA B = 0: ``base`` is the base
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in policy.trainable_parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=generator))
+    cond = _conds(policy, settings)[0]
+    group = rollout(policy, cond, 4, settings, torch.Generator().manual_seed(6), decode=False)
+    steps = torch.tensor([0, settings.num_steps - 1])
+    zero = torch.zeros(1, 4, settings.num_steps)
+
+    def by_hand() -> float:
+        kls = []
+        for g in range(4):
+            with torch.no_grad():
+                cur, ref = (step_distribution(m, group, g, steps) for m in (policy, base))
+            kls.append(((cur.mean - ref.mean) ** 2).mean(dim=(1, 2)) / (2 * cur.std.reshape(-1) ** 2))
+        return float(torch.cat(kls).mean())
+
+    grpo = _grpo(kl_coef=0.5, learning_rate=1e-2)
+    optimizer = _adamw(policy, grpo.learning_rate)
+    start = by_hand()
+    first = update_policy(policy, [group], zero, steps, grpo, optimizer)[0]
+    assert start > 0 and first.kl_to_base == pytest.approx(start, rel=1e-5)
+    assert first.loss == pytest.approx(0.5 * start, rel=1e-5)  # the surrogate is 0 at zero advantages
+    for _ in range(9):
+        update_policy(policy, [group], zero, steps, grpo, optimizer)
+    assert by_hand() < 0.5 * start  # pulled towards the base policy
+    moved = [p.detach().clone() for p in policy.trainable_parameters()]
+    plain = update_policy(policy, [group], zero, steps, _grpo(learning_rate=1e-2), _adamw(policy, 1e-2))[0]
+    assert plain.kl_to_base is None and plain.loss == 0.0
+    assert all(torch.equal(a, p) for a, p in zip(moved, policy.trainable_parameters(), strict=True))
 
 
 def _held_out_brightness(policy, conds, settings) -> float:

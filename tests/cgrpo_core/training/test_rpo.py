@@ -13,6 +13,7 @@ import torch
 
 from cgrpo_core.config import experiment_config
 from cgrpo_core.policy import decode_latents, encode_condition, load_policy, sample, to_pil
+from cgrpo_core.policy.lora import lora_disabled
 from cgrpo_core.policy.sampling import initial_noise
 from cgrpo_core.schema import override
 from cgrpo_core.training import rpo as rpo_module
@@ -24,7 +25,6 @@ from cgrpo_core.training.rpo import (
     build_preferences,
     harmonic_reward,
     load_preferences,
-    lora_disabled,
     pair_errors,
     pick_pair,
     rpo_steps,
@@ -169,7 +169,7 @@ def test_reference_errors_come_from_the_lora_disabled_model(
     torch.testing.assert_close(ref_err, base_err.detach(), rtol=0, atol=1e-6)  # ... not the reference's
     torch.testing.assert_close(base_ref_err, base_err.detach(), rtol=0, atol=1e-6)
     assert all(p.requires_grad for p in policy.trainable_parameters())  # switched back on, still trained
-    with lora_disabled(policy):
+    with lora_disabled(policy.transformer):
         assert not any(p.requires_grad for p in policy.trainable_parameters())
     assert sum(p.requires_grad for p in policy.transformer.parameters()) == len(policy.trainable_parameters())
 
