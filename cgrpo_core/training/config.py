@@ -98,7 +98,12 @@ class GRPOConfig(Frozen):
         1, ge=1, description="Prompts B per optimiser step per GPU (appendix A: 1)."
     )
     clip_range: float = Field(1e-4, gt=0, description="Ratio clip epsilon (released code: 1e-4).")
-    kl_coef: float = Field(0.0, ge=0, description="KL penalty weight; 0 as in the paper (section 3).")
+    kl_coef: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of the per-step KL to the base policy (the LoRA off; Flow-GRPO: 0.04); 0 as in "
+        "the paper (section 3).",
+    )
     timestep_fraction: float = Field(
         1.0,
         gt=0,

@@ -184,9 +184,6 @@ def test_bad_input_is_named(base_eval, tmp_path, prefect_harness):
     shutil.copytree(base_eval / "images", folder / "images")
     spec["folder"] = str(folder)
     (tmp_path / "corrupt.json").write_text(json.dumps(spec))
-    done = _worker(tmp_path / "corrupt.json", _env(tmp_path, "corrupt"))
-    assert done.wait(timeout=300) != 0
-    assert photo.name in done.stderr.read().decode() and len(list((folder / "images").glob("*.png"))) == 80
     # a trained row whose LoRA is gone
     spec = json.loads((base_eval / "spec.json").read_text())
     spec |= {
@@ -196,9 +193,13 @@ def test_bad_input_is_named(base_eval, tmp_path, prefect_harness):
     }
     (tmp_path / "nolora.json").write_text(json.dumps(spec))
     (tmp_path / "nolora").mkdir()
-    done = _worker(tmp_path / "nolora.json", _env(tmp_path, "nolora"))
-    assert done.wait(timeout=300) != 0
-    assert "pytorch_lora_weights.safetensors is missing" in done.stderr.read().decode()
+    # both workers at once: each spends most of its time importing
+    corrupt = _worker(tmp_path / "corrupt.json", _env(tmp_path, "corrupt"))
+    nolora = _worker(tmp_path / "nolora.json", _env(tmp_path, "nolora"))
+    corrupt_err, nolora_err = (p.communicate(timeout=300)[1].decode() for p in (corrupt, nolora))
+    assert corrupt.returncode != 0 and nolora.returncode != 0
+    assert photo.name in corrupt_err and len(list((folder / "images").glob("*.png"))) == 80
+    assert "pytorch_lora_weights.safetensors is missing" in nolora_err
 
 
 def test_a_table_shows_the_evaluated_rows_beside_the_paper(base_eval, mlflow_client, capsys):

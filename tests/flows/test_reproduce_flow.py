@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,8 +53,27 @@ def _start(module: str, args: list[str], env: dict, log: Path) -> subprocess.Pop
         args = [*args, *SEED]
     handle = log.open("w")
     return subprocess.Popen(
-        [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a process group of its own: _stop ends it with its children
     )
+
+
+def _stop(process: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM to the process's group, SIGKILL after ``grace`` seconds. A ``prefect worker start`` passes
+    SIGTERM on to its process worker as SIGINT, and that worker's shutdown sometimes hangs on its
+    cancellation observer (seen once: still running 60 s later, retrying the server after the test)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
 
 
 def _finish(process: subprocess.Popen, log: Path, timeout: float = 900) -> list[str]:
@@ -161,16 +182,15 @@ def test_a_served_deployment_reuses_every_row_but_the_one_deleted(
 def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
     concurrent, server, tmp_path, mlflow_client
 ):
-    args = ["table-8", "--profile", "test", "--set", "grpo.max_steps=3"]  # new GRPO models; SFT reused
+    # a new model of one row (the failure rule for rows side by side: test_reproduce_parallel.py)
+    args = ["table-8", "--profile", "test", "--set", "grpo.max_steps=3", "--rows", "table-2/customized-grpo"]
     log = tmp_path / "fault.log"
     process = _start("flows.reproduce", args, _env(server, CGRPO_FAULT_AT_STEP="2"), log)
     process.wait(timeout=900)
     assert process.returncode != 0
     assert "injected fault at step 2" in log.read_text()
-    # The two new GRPO rows train side by side (one per core here), so one or both hit the fault; after
-    # the first failure no further row starts.
     failed = [r for r in _train_runs(mlflow_client) if r.info.status == "FAILED"]
-    assert 1 <= len(failed) <= 2
+    assert [r.data.tags["row"] for r in failed] == ["table-2/customized-grpo"]
     assert all("injected fault at step 2" in r.data.tags["cgrpo.error"] for r in failed)
     assert all(r.info.end_time is not None for r in failed)
     flows = httpx.post(
@@ -285,8 +305,7 @@ def test_a_process_work_pool_with_two_workers_runs_two_targets_at_once(server, t
             time.sleep(2)
     finally:
         for worker in workers:
-            worker.terminate()
-            worker.wait(timeout=60)
+            _stop(worker)
     assert [runs[i]["state_type"] for i in ids] == ["COMPLETED", "COMPLETED"]
     # both workers were online in the pool, and every run was submitted by one of them
     online = httpx.post(f"{server}/work_pools/pair/workers/filter", json={}, timeout=30).json()
@@ -326,7 +345,13 @@ def test_a_run_of_some_rows_keeps_only_them_and_judges_the_claims_they_make(
     kept = ["table-2/naive-1-1.5", "table-2/customized-grpo"]
     log = tmp_path / "rows.log"
     lines = _finish(
-        _start("flows.reproduce", ["all", "--profile", "test", "--rows", ",".join(kept)], _env(server), log),
+        _start(
+            "flows.reproduce",
+            # evaluated on 2 subjects (4 items): an evaluation's key is its own, the trained models are found
+            ["all", "--profile", "test", "--rows", ",".join(kept), "--set", "evaluation.subjects=2"],
+            _env(server),
+            log,
+        ),
         log,
     )
     report = Path(lines[-1])

@@ -9,8 +9,8 @@ import torch
 from cgrpo_core.config import experiment_config
 from cgrpo_core.policy import encode_condition, load_policy, sample, to_uint8
 from cgrpo_core.policy.images import decode_latents
-from cgrpo_core.schema import override
 from cgrpo_core.policy.sampling import rollout, step_distribution
+from cgrpo_core.schema import override
 from cgrpo_core.training.grpo import grpo_step, step_advantages, update_policy
 from tests.cgrpo_core.policy.helpers import checkerboard, solid
 
