@@ -182,15 +182,16 @@ def test_a_served_deployment_reuses_every_row_but_the_one_deleted(
 def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
     concurrent, server, tmp_path, mlflow_client
 ):
-    # a new model of one row (the failure rule for rows side by side: test_reproduce_parallel.py)
-    args = ["table-8", "--profile", "test", "--set", "grpo.max_steps=3", "--rows", "table-2/customized-grpo"]
+    args = ["table-8", "--profile", "test", "--set", "grpo.max_steps=3"]  # new GRPO models; SFT reused
     log = tmp_path / "fault.log"
     process = _start("flows.reproduce", args, _env(server, CGRPO_FAULT_AT_STEP="2"), log)
     process.wait(timeout=900)
     assert process.returncode != 0
     assert "injected fault at step 2" in log.read_text()
+    # The two new GRPO rows train side by side (one per core here), so one or both hit the fault; after
+    # the first failure no further row starts.
     failed = [r for r in _train_runs(mlflow_client) if r.info.status == "FAILED"]
-    assert [r.data.tags["row"] for r in failed] == ["table-2/customized-grpo"]
+    assert 1 <= len(failed) <= 2
     assert all("injected fault at step 2" in r.data.tags["cgrpo.error"] for r in failed)
     assert all(r.info.end_time is not None for r in failed)
     flows = httpx.post(
@@ -345,13 +346,7 @@ def test_a_run_of_some_rows_keeps_only_them_and_judges_the_claims_they_make(
     kept = ["table-2/naive-1-1.5", "table-2/customized-grpo"]
     log = tmp_path / "rows.log"
     lines = _finish(
-        _start(
-            "flows.reproduce",
-            # evaluated on 2 subjects (4 items): an evaluation's key is its own, the trained models are found
-            ["all", "--profile", "test", "--rows", ",".join(kept), "--set", "evaluation.subjects=2"],
-            _env(server),
-            log,
-        ),
+        _start("flows.reproduce", ["all", "--profile", "test", "--rows", ",".join(kept)], _env(server), log),
         log,
     )
     report = Path(lines[-1])
