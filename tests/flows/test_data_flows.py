@@ -26,7 +26,9 @@ def _runs(client, stage):
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
-def test_toy_filter_check_logs_prepare_and_check_runs(prefect_harness, mlflow_client):
+def test_toy_filter_check_logs_prepare_and_check_runs(prefect_harness, mlflow_client, tmp_path, monkeypatch):
+    # a workspace of its own: every set is scored here, whichever test prepared the same data before
+    monkeypatch.setenv("CGRPO_WORKSPACE", str(tmp_path))
     shares = json.loads(Path(toy_filter_check(TEST)).read_text())
     assert shares["good_sets"] + shares["bad_sets"] == TEST.toy.world.syncd_sets
     assert 0.0 <= shares["bad_removed_share"] <= 1.0
