@@ -72,9 +72,14 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, help="(reference, prompt) pairs per step (default: the toy's)")
     parser.add_argument("--items", type=int, default=3, help="held-out prompts per ToyBench subject")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], help="grpo field=value (JSON value)")
+    parser.add_argument(
+        "--set", action="append", default=[], help="grpo field=value or sampler.field=value (JSON value)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--eta", type=float, help="the rollouts' SDE noise (default: the toy profile's)")
+    parser.add_argument(
+        "--json", type=Path, help="also write the result here (benchmarks/gate_seeds.py reads it)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = row_config(get_row(args.row), "toy") if args.row else experiment_config("toy")
@@ -82,10 +87,14 @@ def main() -> None:
     changes = {} if args.row else {"advantage.method": "linear", "tdw.schedule": "static"}
     changes |= {} if args.row else {"tdw.w_max": 0.5, "tdw.w_min": 0.5}
     changes |= {"prompts_per_step": args.pairs or cfg.grpo.prompts_per_step, "max_steps": args.steps}
-    changes |= {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    sets = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    changes |= {k: v for k, v in sets.items() if not k.startswith("sampler.")}
     grpo = override(cfg.grpo, changes)
+    sampler = {k: v for k, v in sets.items() if k.startswith("sampler.")}
     if args.eta is not None:
-        cfg = override(cfg, {"sampler.eta": args.eta})
+        sampler["sampler.eta"] = args.eta
+    if sampler:
+        cfg = override(cfg, sampler)
     policy = load_policy(base_policy_config(args.policy_zoo, cfg.policy))
     rewards = RewardSet(zoo_reward_models(args.reward_zoo))
     bench = args.toy_world / "toybench"
@@ -124,7 +133,8 @@ def main() -> None:
     print(
         f"\n{args.row or args.reward + ' only'} (GRPOTrainer), {args.steps} steps x "
         f"{grpo.prompts_per_step} pairs x G {grpo.group_size}, "
-        f"seed {args.seed}, eta {cfg.sampler.eta}, lr {grpo.learning_rate}, clip {grpo.clip_range}, "
+        f"seed {args.seed}, eta {cfg.sampler.eta}, same group noise {cfg.sampler.same_group_noise}, "
+        f"lr {grpo.learning_rate}, clip {grpo.clip_range}, "
         f"inner epochs {grpo.inner_epochs}, kl {grpo.kl_coef}, "
         f"{time.perf_counter() - start:.0f} s; held-out {len(items)} items: after - before (+- s.e.)"
     )
@@ -134,6 +144,23 @@ def main() -> None:
             for j, m in enumerate(METRICS)
         ]
         print(f"{label:20s} (n={sel.sum():3d}) " + "  ".join(cells))
+    if args.json:
+        result = {
+            "reward": None if args.row else args.reward,
+            "row": args.row,
+            "seed": args.seed,
+            "steps": args.steps,
+            "settings": {"eta": cfg.sampler.eta, "same_group_noise": cfg.sampler.same_group_noise}
+            | grpo.model_dump(mode="json"),
+            "items": len(items),
+            "change": {  # after - before: mean and standard error over items, per metric
+                m: [float(diff[:, j].mean()), float(diff[:, j].std(ddof=1) / np.sqrt(len(items)))]
+                for j, m in enumerate(METRICS)
+            },
+        }
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(args.json)
 
 
 if __name__ == "__main__":
