@@ -241,6 +241,8 @@ PROFILE_FIELDS = {
     "grpo.inner_epochs",
     "grpo.learning_rate",
     "grpo.clip_range",
+    "sampler.same_group_noise",  # the single-reward gate: one noise per group and a KL to the base policy
+    "grpo.kl_coef",
     "sft.learning_rate",  # the toy scales every method's lr alike
     "rpo.learning_rate",
     "run.checkpoint_every",

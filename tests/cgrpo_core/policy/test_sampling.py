@@ -43,6 +43,7 @@ def _all_transitions(group):
 
 
 def test_rollout_shapes_and_start(policy, cond, settings):
+    settings = settings.model_copy(update={"same_group_noise": False})  # the paper preset's draw
     group = rollout(policy, cond, G, settings, _gen(3))
     t, n, d = settings.num_steps, cond.num_tokens, 64
     assert group.latents.shape == (G, t + 1, n, d) and group.log_probs.shape == (G, t)
@@ -71,10 +72,11 @@ def test_rewards_see_the_clean_prediction_of_the_last_step(policy, cond, setting
 
 
 def test_group_noise_is_shared_only_when_the_sampler_says_so(policy, cond, settings):
-    own = rollout(policy, cond, G, settings, _gen(14), decode=False)
+    own_noise = settings.model_copy(update={"same_group_noise": False})
+    own = rollout(policy, cond, G, own_noise, _gen(14), decode=False)
     assert not torch.equal(own.latents[0, 0], own.latents[1, 0])
     shared = rollout(
-        policy, cond, G, settings.model_copy(update={"same_group_noise": True}), _gen(14), decode=False
+        policy, cond, G, own_noise.model_copy(update={"same_group_noise": True}), _gen(14), decode=False
     )
     assert all(torch.equal(shared.latents[0, 0], shared.latents[k, 0]) for k in range(G))
     assert torch.equal(shared.latents[0, 0], pack_latents(torch.randn(1, 16, 8, 8, generator=_gen(14)))[0])
