@@ -88,6 +88,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args, args.extra = parser.parse_known_args()  # the rest goes to gate_single_reward.py (--set, --steps)
     args.out.mkdir(parents=True, exist_ok=True)
+    sweep = args.out / "sweep.json"  # the settings every result in --out was made with
+    if sweep.is_file() and json.loads(sweep.read_text()) != args.extra:
+        raise SystemExit(
+            f"{args.out} holds runs made with {' '.join(json.loads(sweep.read_text())) or 'no options'}, "
+            f"not {' '.join(args.extra) or 'no options'}: give another --out"
+        )
+    sweep.write_text(json.dumps(args.extra))
     names = [args.row] if args.row else args.rewards.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     jobs = [(name, seed) for seed in seeds for name in names]
