@@ -171,6 +171,20 @@ def _imports(tree: ast.Module) -> set[str]:
     return found
 
 
+def _lazy_exports(tree: ast.Module, package: str) -> set[str]:
+    """The submodules a package exports lazily (:mod:`cgrpo_core.lazy`): the values of its ``_EXPORTS``
+    dict. Code that imports a name from the package runs that submodule, as an eager import would."""
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(target, ast.Name) and target.id == "_EXPORTS" for target in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            values = [value.value for value in node.value.values if isinstance(value, ast.Constant)]
+            return {f"{package}.{value}" for value in values}
+    return set()
+
+
 @functools.cache
 def code_version(*modules: str, length: int = 16) -> str:
     """Hash of the code of ``modules`` (dotted ``cgrpo_core`` names) and every ``cgrpo_core`` module they
@@ -189,7 +203,8 @@ def code_version(*modules: str, length: int = 16) -> str:
             continue
         tree = _without_docstrings(ast.parse(file.read_text(encoding="utf-8"), filename=str(file)))
         seen[name] = ast.dump(tree)
-        todo += sorted(_imports(tree) - set(seen))
+        found = _imports(tree) | (_lazy_exports(tree, name) if file.name == "__init__.py" else set())
+        todo += sorted(found - set(seen))
     digest = hashlib.sha256()
     for name in sorted(seen):
         digest.update(f"{name}\0{seen[name]}\0".encode())

@@ -1,7 +1,8 @@
 """Serve ``reproduce-paper`` as deployments, or run one deployment end to end through a Prefect server.
 
     python -m flows.serve                       # serve reproduce-paper/all, /table-1 ... /figure-7 (blocks)
-    python -m flows.serve --run table-3 [--profile toy|test|paper] [--seeds N] [--set dotted.key=value ...]
+    python -m flows.serve --run table-3 [--profile toy|test|paper] [--seeds N] [--parallel-rows N]
+                                        [--set dotted.key=value ...]
     python -m flows.serve --pool gpus [--gpus 8]  # register them with a work pool; `prefect worker start`
 
 The deployments are ``reproduce-paper/<TARGET>`` for ``all`` and every target of
@@ -197,6 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", default="toy", choices=list(PROFILES))
     parser.add_argument("--preset", default="paper_default", choices=sorted(PRESETS))
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument(
+        "--parallel-rows",
+        type=int,
+        default=0,
+        help="with --run: rows trained or evaluated at once (default 0: auto; 1: in the flow's process)",
+    )
     parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--limit", type=int, help="most flow runs at once when serving (default: no limit)")
     parser.add_argument("--pool", help="register the deployments with this work pool instead of serving them")
@@ -213,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(*deployments(args.profile), limit=args.limit)
         return
     parameters = {"profile": args.profile, "seeds": args.seeds, "preset": args.preset}
+    if args.parallel_rows:
+        parameters["parallel_rows"] = args.parallel_rows
     if args.changes:
         parameters["overrides"] = parse_changes(args.changes)
     state, report = run_target(args.run, parameters, args.profile)

@@ -26,29 +26,27 @@ import os
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from tqdm.auto import tqdm
 
 from cgrpo_core.config import ExperimentConfig, training_key
-from cgrpo_core.evaluation.generation import benchmark_items
-from cgrpo_core.plots import plot_step_metrics, save_figure
-from cgrpo_core.policy import load_policy, save_lora
 from cgrpo_core.rewards.base import RewardBatch
-from cgrpo_core.rewards.registry import RewardSet
 from cgrpo_core.schema import flatten
 from cgrpo_core.store import ResultStore, atomic_write_json, code_version, file_hash
 from cgrpo_core.training.data import TrainPair, read_train_list
 from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist
-from cgrpo_core.training.grpo_trainer import GRPOTrainer
-from cgrpo_core.training.heldout import UNTRAINED_METRICS, heldout_metrics
-from cgrpo_core.training.loop import train
-from cgrpo_core.training.rpo import RPOTrainer, build_preferences
-from cgrpo_core.training.sft import SFTTrainer
 from tasks.tracking import mlflow_run, prefect_run_tags
 from tasks.workers import run_worker
+
+if TYPE_CHECKING:
+    from cgrpo_core.rewards.registry import RewardSet
+
+# The policy, the rewards and the trainers (diffusers, transformers) are imported where a model is trained,
+# not with this module: the flow that only sequences rows (each trained in a worker process) starts
+# seconds sooner without them (cgrpo_core/lazy.py).
 
 EXPERIMENT = "train"
 TRAINING_CODE = (
@@ -110,6 +108,10 @@ def _pair_scorer(config: ExperimentConfig, rewards: RewardSet):
 
 def make_trainer(config: ExperimentConfig, policy, pairs, rewards: RewardSet, folder: Path, dist: Dist):
     """The trainer of ``config.method`` (grpo, sft, rpo) on ``pairs``."""
+    from cgrpo_core.training.grpo_trainer import GRPOTrainer
+    from cgrpo_core.training.rpo import RPOTrainer, build_preferences
+    from cgrpo_core.training.sft import SFTTrainer
+
     names = (config.rewards.id, config.rewards.prompt)
     if config.method == "grpo":
         score = _pair_scorer(config, rewards)
@@ -139,6 +141,9 @@ def _last_logged_step(handle) -> int:
 def _curves(
     history: list[tuple[int, dict[str, float]]], config: ExperimentConfig, row: str, path: Path
 ) -> Path:
+    from cgrpo_core.plots import plot_step_metrics, save_figure
+    from cgrpo_core.training.heldout import UNTRAINED_METRICS
+
     names = (config.rewards.id, config.rewards.prompt)
     panels = {"loss": ["loss"]}
     if config.method == "grpo":
@@ -153,6 +158,9 @@ def _curves(
 
 def run_training(spec: TrainSpec, dist: Dist = SINGLE_PROCESS) -> None:
     """Train (or continue training) ``spec.row`` in ``spec.folder``; rank 0 logs to MLflow."""
+    from cgrpo_core.policy import load_policy
+    from cgrpo_core.rewards.registry import RewardSet
+
     config, folder = spec.experiment(), Path(spec.folder)
     device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
     run_file = folder / "run.json"
@@ -184,6 +192,14 @@ def run_training(spec: TrainSpec, dist: Dist = SINGLE_PROCESS) -> None:
 
 
 def _train_logged(spec, config, policy, pairs, rewards, folder, dist, handle) -> None:
+    from tqdm.auto import tqdm
+
+    from cgrpo_core.evaluation.generation import benchmark_items
+    from cgrpo_core.policy import save_lora
+    from cgrpo_core.rewards.registry import RewardSet
+    from cgrpo_core.training.heldout import UNTRAINED_METRICS, heldout_metrics
+    from cgrpo_core.training.loop import train
+
     trainer = make_trainer(config, policy, pairs, rewards, folder, dist)
     total = trainer.total_steps
     run = config.run

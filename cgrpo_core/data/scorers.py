@@ -32,9 +32,7 @@ import numpy as np
 from PIL import Image
 
 from cgrpo_core.data.config import ScoreConfig
-from cgrpo_core.rewards.aesthetic import aesthetic_scorer
 from cgrpo_core.rewards.config import RewardModels
-from cgrpo_core.rewards.embeddings import subject_embedder
 
 __all__ = [
     "MODEL_SCORERS",
@@ -102,11 +100,17 @@ def noise_aesthetic(images: Sequence[Image.Image]) -> np.ndarray:
     return np.asarray(out)
 
 
+# The model-backed scorers import their backbones (transformers) when built, not with this module: a
+# config that only names them (cgrpo_core.toy.zoo.weights) stays light to import.
 def _embedding(cfg: ScoreConfig) -> Callable:
+    from cgrpo_core.rewards.embeddings import subject_embedder
+
     return subject_embedder(cfg.identity_model)
 
 
 def _laion_aesthetic(cfg: ScoreConfig) -> Callable:
+    from cgrpo_core.rewards.aesthetic import aesthetic_scorer
+
     return aesthetic_scorer(RewardModels(aesthetic=cfg.aesthetic_model))
 
 

@@ -21,46 +21,36 @@ Typical use (the GRPO trainer)::
 See docs/policy.md for the design, the UnoPE choice and the paper-scale memory budget.
 """
 
-from cgrpo_core.policy.conditioning import Condition, encode_condition, encode_prompt, encode_references
-from cgrpo_core.policy.config import PolicyConfig, SamplerConfig
-from cgrpo_core.policy.images import decode_latents, reference_tensor, save_png, to_pil, to_uint8
-from cgrpo_core.policy.loading import MissingModelError, Policy, check_model_folder, load_policy
-from cgrpo_core.policy.lora import convert_uno_lora, fuse_uno_lora, load_lora, save_lora
-from cgrpo_core.policy.sampling import (
-    Rollout,
-    log_prob,
-    rollout,
-    sample,
-    sample_train_steps,
-    step_distribution,
-    velocity,
-)
+from cgrpo_core.lazy import lazy_exports
 
-__all__ = [
-    "Condition",
-    "MissingModelError",
-    "Policy",
-    "PolicyConfig",
-    "Rollout",
-    "SamplerConfig",
-    "check_model_folder",
-    "convert_uno_lora",
-    "decode_latents",
-    "encode_condition",
-    "encode_prompt",
-    "encode_references",
-    "fuse_uno_lora",
-    "load_lora",
-    "load_policy",
-    "log_prob",
-    "reference_tensor",
-    "rollout",
-    "sample",
-    "sample_train_steps",
-    "save_lora",
-    "save_png",
-    "step_distribution",
-    "to_pil",
-    "to_uint8",
-    "velocity",
-]
+# Each exported name and the module that defines it, imported at first use (cgrpo_core/lazy.py).
+_EXPORTS = {
+    "Condition": "conditioning",
+    "encode_condition": "conditioning",
+    "encode_prompt": "conditioning",
+    "encode_references": "conditioning",
+    "PolicyConfig": "config",
+    "SamplerConfig": "config",
+    "decode_latents": "images",
+    "reference_tensor": "images",
+    "save_png": "images",
+    "to_pil": "images",
+    "to_uint8": "images",
+    "MissingModelError": "loading",
+    "Policy": "loading",
+    "check_model_folder": "loading",
+    "load_policy": "loading",
+    "convert_uno_lora": "lora",
+    "fuse_uno_lora": "lora",
+    "load_lora": "lora",
+    "save_lora": "lora",
+    "Rollout": "sampling",
+    "log_prob": "sampling",
+    "rollout": "sampling",
+    "sample": "sampling",
+    "sample_train_steps": "sampling",
+    "step_distribution": "sampling",
+    "velocity": "sampling",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

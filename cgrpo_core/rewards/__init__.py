@@ -9,32 +9,24 @@ Names (``REWARDS``): dino, dino_seg, clip_i, clip_t, hpsv3, aesthetic, vlm_judge
 See config.py for the presets (paper rewards, released-code reward, DreamBench metrics).
 """
 
-from cgrpo_core.rewards.base import MissingCheckpointError, Reward, RewardBatch
-from cgrpo_core.rewards.config import (
-    RewardModels,
-    RewardName,
-    RewardsConfig,
-    ScoringConfig,
-    dreambench_metric_models,
-    paper_reward_models,
-    released_reward_models,
-)
-from cgrpo_core.rewards.folder import score_folder
-from cgrpo_core.rewards.registry import REWARDS, RewardSet, load_reward
+from cgrpo_core.lazy import lazy_exports
 
-__all__ = [
-    "REWARDS",
-    "MissingCheckpointError",
-    "Reward",
-    "RewardBatch",
-    "RewardModels",
-    "RewardName",
-    "RewardSet",
-    "RewardsConfig",
-    "ScoringConfig",
-    "dreambench_metric_models",
-    "load_reward",
-    "paper_reward_models",
-    "released_reward_models",
-    "score_folder",
-]
+# Each exported name and the module that defines it, imported at first use (cgrpo_core/lazy.py).
+_EXPORTS = {
+    "MissingCheckpointError": "base",
+    "Reward": "base",
+    "RewardBatch": "base",
+    "RewardModels": "config",
+    "RewardName": "config",
+    "RewardsConfig": "config",
+    "ScoringConfig": "config",
+    "dreambench_metric_models": "config",
+    "paper_reward_models": "config",
+    "released_reward_models": "config",
+    "score_folder": "folder",
+    "REWARDS": "registry",
+    "RewardSet": "registry",
+    "load_reward": "registry",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -210,3 +210,43 @@ def test_code_version_follows_code_not_prose(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="not a cgrpo_core module"):
         code_version("cgrpo_core.nowhere")
     code_version.cache_clear()
+
+
+def test_code_version_follows_a_packages_lazy_exports(tmp_path, monkeypatch):
+    """``from cgrpo_core.pkg import scale``, where ``pkg/__init__.py`` exports ``scale`` lazily from
+    ``pkg/helper.py`` (cgrpo_core/lazy.py): the entry's version changes with the helper's code."""
+    monkeypatch.setattr(store_module, "PACKAGE_ROOT", tmp_path)
+    pkg = tmp_path / "cgrpo_core" / "pkg"
+    pkg.mkdir(parents=True)
+    (tmp_path / "cgrpo_core" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text(
+        "from cgrpo_core.lazy import lazy_exports\n\n"
+        '_EXPORTS = {"scale": "helper"}\n'
+        "__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)\n"
+    )
+    (tmp_path / "cgrpo_core" / "entry.py").write_text("from cgrpo_core.pkg import scale\n")
+
+    def version(factor):
+        (pkg / "helper.py").write_text(f"def scale(x):\n    return {factor} * x\n")
+        code_version.cache_clear()
+        return code_version("cgrpo_core.entry")
+
+    assert version(2) == version(2) != version(3)
+    code_version.cache_clear()
+
+
+def test_lazy_exports_import_at_first_use_and_name_what_is_missing():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, cgrpo_core.rewards as r; assert 'cgrpo_core.rewards.registry' not in sys.modules;"
+        " assert 'RewardSet' in dir(r); from cgrpo_core.rewards import RewardSet;"
+        " assert 'cgrpo_core.rewards.registry' in sys.modules and r.RewardSet is RewardSet; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+    import cgrpo_core.policy
+
+    with pytest.raises(AttributeError, match="'cgrpo_core.policy' has no attribute 'nothing'"):
+        cgrpo_core.policy.nothing  # noqa: B018

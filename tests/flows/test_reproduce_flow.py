@@ -173,8 +173,8 @@ def test_a_served_deployment_reuses_every_row_but_the_one_deleted(
     shutil.rmtree(victim["trained"])  # the one row to retrain
     before = {r.info.run_id for r in _train_runs(mlflow_client)}
     log = tmp_path / "serve.log"
-    process = _start("flows.serve", ["--run", "table-8", "--profile", "test"], _env(server), log)
-    lines = _finish(process, log)
+    args = ["--run", "table-8", "--profile", "test", *IN_PROCESS]
+    lines = _finish(_start("flows.serve", args, _env(server), log), log)
     assert "reproduce-paper/table-8: COMPLETED" in lines
     report = Path(lines[-1])
     assert report.parts[-3:] == ("reports", "test", "table-8")
@@ -185,7 +185,8 @@ def test_a_served_deployment_reuses_every_row_but_the_one_deleted(
     ]
     flows = httpx.post(f"{server}/flow_runs/filter", json={}, timeout=30).json()
     served = [f for f in flows if f["parameters"].get("target") == "table-8" and f.get("deployment_id")]
-    assert len(served) == 1 and served[0]["parameters"]["profile"] == "test"  # the parameter reached it
+    assert len(served) == 1 and served[0]["parameters"]["profile"] == "test"  # the parameters reached it
+    assert served[0]["parameters"]["parallel_rows"] == 1
     assert served[0]["state_type"] == "COMPLETED"
 
 
@@ -210,8 +211,8 @@ def test_a_fault_in_training_fails_the_flow_and_the_rerun_resumes(
     top = next(f for f in flows if f["parameters"].get("overrides", {}).get("grpo.max_steps") == 3)
     assert top["state_type"] == "FAILED"
 
-    log = tmp_path / "resume.log"
-    _finish(_start("flows.reproduce", args, _env(server), log), log)
+    log = tmp_path / "resume.log"  # the rows continue one after the other in the flow's own process
+    _finish(_start("flows.reproduce", [*args, *IN_PROCESS], _env(server), log), log)
     for run in failed:
         resumed = mlflow_client.get_run(run.info.run_id)  # the same run, continued
         assert resumed.info.status == "FINISHED"

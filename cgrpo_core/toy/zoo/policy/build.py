@@ -21,9 +21,7 @@ import torch
 from cgrpo_core.policy import PolicyConfig
 from cgrpo_core.schema import config_hash
 from cgrpo_core.store import atomic_write_json, code_version, file_hash
-from cgrpo_core.toy.zoo.policy.base_policy import build_base_checkpoint, train_toy_base_policy
 from cgrpo_core.toy.zoo.policy.config import ZooPolicyConfig
-from cgrpo_core.toy.zoo.policy.vae import train_toy_vae
 from cgrpo_core.training.optim import Curve
 
 __all__ = ["POLICY_MANIFEST", "base_policy_config", "policy_zoo_key", "read_manifest", "train_policy_zoo"]
@@ -53,6 +51,10 @@ def train_policy_zoo(
     Returns ``{"vae": curve, "base_policy": curve}`` and writes them, the content key and the wall time of
     each stage into ``out_dir/policy_zoo.json`` (written last: a folder without it is not a zoo).
     """
+    # The trainers (diffusers) are imported here, not with this module: reading a built zoo stays light.
+    from cgrpo_core.toy.zoo.policy.base_policy import build_base_checkpoint, train_toy_base_policy
+    from cgrpo_core.toy.zoo.policy.vae import train_toy_vae
+
     out = Path(out_dir)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
