@@ -41,9 +41,9 @@ from cgrpo_core.toy.world.generate import generate_toy_world  # noqa: E402
 from cgrpo_core.toy.zoo.rewards.build import DREAMBENCH_PROTOCOL  # noqa: E402
 from cgrpo_core.toy.zoo.rewards.checks import prompt_reward_checks  # noqa: E402
 from cgrpo_core.toy.zoo.rewards.clip_training import train_clip  # noqa: E402
-from cgrpo_core.toy.zoo.rewards.config import HPSv3TrainConfig, ZooRewardsConfig  # noqa: E402
+from cgrpo_core.toy.zoo.rewards.config import HPSv3TrainConfig, ZooRewardsConfig, hpsv3_config  # noqa: E402
 from cgrpo_core.toy.zoo.rewards.data import merge_views, other_world, syncd_views  # noqa: E402
-from cgrpo_core.toy.zoo.rewards.hpsv3_training import HPSv3Data, hpsv3_config, train_hpsv3  # noqa: E402
+from cgrpo_core.toy.zoo.rewards.hpsv3_training import HPSv3Data, train_hpsv3  # noqa: E402
 
 ACCEPTANCE = 0.9
 

@@ -29,7 +29,7 @@ import json
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -40,13 +40,8 @@ from cgrpo_core.config import ExperimentConfig
 from cgrpo_core.data.dreambench import subject_images
 from cgrpo_core.evaluation.aggregate import summarize, summary_wide
 from cgrpo_core.evaluation.config import EvalConfig
-from cgrpo_core.evaluation.engine import evaluate_images, load_references, plan_images
-from cgrpo_core.evaluation.figures import sample_grid_from_scores
-from cgrpo_core.evaluation.generation import BenchItem, benchmark_items
 from cgrpo_core.evaluation.protocol import metric_models, protocol
-from cgrpo_core.policy import load_lora, load_policy
 from cgrpo_core.policy.config import SamplerConfig
-from cgrpo_core.rewards.registry import RewardSet
 from cgrpo_core.schema import Frozen, config_hash
 from cgrpo_core.store import (
     ResultStore,
@@ -60,6 +55,12 @@ from cgrpo_core.store import (
 from cgrpo_core.training.distributed import SINGLE_PROCESS, Dist
 from tasks.tracking import mlflow_run, prefect_run_tags
 from tasks.workers import run_worker
+
+if TYPE_CHECKING:
+    from cgrpo_core.evaluation.generation import BenchItem
+
+# Sampling, the policy and the metrics (diffusers, transformers) are imported where images are planned,
+# generated or scored, not with this module: a flow that finds its evaluations built never loads them.
 
 EXPERIMENT = "evaluate"
 EVAL_CODE = ("cgrpo_core.evaluation.engine", "cgrpo_core.evaluation.aggregate")
@@ -108,6 +109,8 @@ def plan_key(config: ExperimentConfig, bench: tuple[str, str, str], row: str) ->
 
 
 def bench_items(config: ExperimentConfig, bench: tuple[str, str, str]) -> list[BenchItem]:
+    from cgrpo_core.evaluation.generation import benchmark_items
+
     return benchmark_items(*bench, config.evaluation.prompts_per_subject, config.evaluation.subjects)
 
 
@@ -141,6 +144,8 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 def write_plan(config: ExperimentConfig, bench, folder: Path, model_key: str, row: str) -> pd.DataFrame:
     """``images.parquet`` and ``protocol.json`` in ``folder``; returns the plan."""
+    from cgrpo_core.evaluation.engine import plan_images
+
     items = bench_items(config, bench)
     plan = plan_images(
         items, config.evaluation.benchmark.images_per_prompt, config.evaluation.seed, model_key, row
@@ -152,6 +157,8 @@ def write_plan(config: ExperimentConfig, bench, folder: Path, model_key: str, ro
 
 
 def _load_model(spec: EvalSpec, config: ExperimentConfig, device: str):
+    from cgrpo_core.policy import load_lora, load_policy
+
     lora = Path(spec.model_folder) / LORA_FILE if spec.model_folder else None
     if lora is not None and not lora.is_file():
         raise FileNotFoundError(
@@ -167,6 +174,9 @@ def _load_model(spec: EvalSpec, config: ExperimentConfig, device: str):
 
 def run_evaluation(spec: EvalSpec, dist: Dist = SINGLE_PROCESS) -> None:
     """Generate, score and summarise ``spec`` in ``spec.folder`` (continuing what is there); rank 0 logs."""
+    from cgrpo_core.evaluation.engine import evaluate_images, load_references
+    from cgrpo_core.rewards.registry import RewardSet
+
     config, folder = spec.experiment(), Path(spec.folder)
     device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
     items = bench_items(config, spec.bench)
@@ -227,6 +237,8 @@ def run_evaluation(spec: EvalSpec, dist: Dist = SINGLE_PROCESS) -> None:
 def _finish(
     scores: pd.DataFrame, config: ExperimentConfig, items: list[BenchItem], folder: Path, handle
 ) -> None:
+    from cgrpo_core.evaluation.figures import sample_grid_from_scores
+
     names = list(config.evaluation.metric_names)
     labels = metric_models(config.evaluation.metrics, names)
     atomic_write_json(folder / "metric_models.json", labels)

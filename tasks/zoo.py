@@ -29,7 +29,6 @@ from cgrpo_core.policy import SamplerConfig
 from cgrpo_core.schema import config_hash, flatten
 from cgrpo_core.store import ResultStore, atomic_write_json, code_version, file_hash
 from cgrpo_core.toy.config import BaseCheckConfig, ZooConfig
-from cgrpo_core.toy.zoo.check import check_base_policy
 from cgrpo_core.toy.zoo.policy.build import POLICY_MANIFEST, policy_zoo_key, read_manifest, train_policy_zoo
 from cgrpo_core.toy.zoo.policy.config import ZooPolicyConfig
 from cgrpo_core.toy.zoo.rewards.build import MANIFEST as REWARD_MANIFEST
@@ -81,6 +80,9 @@ def check_zoo_policy(
     }
 
     def build(out: Path) -> None:
+        # sampling (diffusers) is imported when a check runs: a flow that finds the zoo built never loads it
+        from cgrpo_core.toy.zoo.check import check_base_policy
+
         start = time.perf_counter()
         report, grid = check_base_policy(policy_zoo, reward_zoo, toy_world, config, sampler, progress=True)
         atomic_write_json(out / "checks.json", {**report, "seconds_check": time.perf_counter() - start})

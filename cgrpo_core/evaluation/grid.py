@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cgrpo_core.evaluation.generation import BenchItem, generate_samples
-from cgrpo_core.policy import Policy, SamplerConfig
+if TYPE_CHECKING:
+    from cgrpo_core.evaluation.generation import BenchItem
+    from cgrpo_core.policy import Policy, SamplerConfig
 
 __all__ = ["grid_image", "grid_items", "sample_grid"]
 
@@ -75,6 +77,9 @@ def sample_grid(
     tile: int = 128,
 ) -> Image.Image:
     """A grid of ``samples_per_item`` policy samples for each item (rows: reference | prompt | samples)."""
+    # sampling (diffusers) only here: composing a grid of images that exist (grid_image) needs none of it
+    from cgrpo_core.evaluation.generation import generate_samples
+
     samples = generate_samples(policy, items, settings, samples_per_item, seed)
     references = [Image.open(it.reference).convert("RGB") for it in items]
     return grid_image(references, [it.prompt for it in items], samples, tile)

@@ -105,9 +105,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_lora_in_one_mlflow_run(naive_
     envs = {}
     for name in ("full", "killed"):
         uri = f"sqlite:///{tmp_path / f'{name}.db'}"
-        envs[name] = {**os.environ, "MLFLOW_TRACKING_URI": uri, "TQDM_DISABLE": "1"}
+        # one thread each: the uninterrupted run trains beside the killed one (one core each)
+        envs[name] = {**os.environ, "MLFLOW_TRACKING_URI": uri, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     full = _worker(_spec(naive_row, tmp_path / "full", steps), envs["full"])
-    assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-3000:]
     spec = _spec(naive_row, tmp_path / "killed", steps)
     proc = _worker(spec, envs["killed"])
     latest = tmp_path / "killed" / "checkpoints" / "latest"
@@ -121,6 +121,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_lora_in_one_mlflow_run(naive_
     assert not (tmp_path / "killed" / "lora").exists()  # killed before the end
     again = _worker(spec, envs["killed"])
     assert again.wait(timeout=300) == 0, again.stderr.read().decode()[-3000:]
+    assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-3000:]
     lora = "lora/pytorch_lora_weights.safetensors"
     a, b = load_file(tmp_path / "full" / lora), load_file(tmp_path / "killed" / lora)
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)  # bit-identical

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import cgrpo_core.toy.zoo.check
 import tasks.zoo
 from cgrpo_core.config import experiment_config
 from cgrpo_core.policy import load_policy
@@ -94,8 +95,9 @@ def test_a_second_run_trains_nothing_and_logs_nothing(built, mlflow_client, monk
     def refuse(*args, **kwargs):
         raise AssertionError("a reused zoo must not be trained or checked again")
 
-    for name in ("train_reward_zoo", "train_policy_zoo", "check_base_policy"):
+    for name in ("train_reward_zoo", "train_policy_zoo"):
         monkeypatch.setattr(tasks.zoo, name, refuse)
+    monkeypatch.setattr(cgrpo_core.toy.zoo.check, "check_base_policy", refuse)  # imported where it runs
     before = {r.info.run_id for r in _runs(mlflow_client)}
     again = main(["--profile", "test"])
     assert again == built and capsys.readouterr().out.strip().splitlines()[-1] == built["checks"]

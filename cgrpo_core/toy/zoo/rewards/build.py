@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -40,18 +41,18 @@ from cgrpo_core.rewards.config import (
     RewardModels,
     SegmenterConfig,
 )
-from cgrpo_core.rewards.segmentation import Segmenter, load_segmenter
 from cgrpo_core.schema import config_hash
 from cgrpo_core.store import atomic_write_json, code_version, file_hash
-from cgrpo_core.toy.zoo.rewards.aesthetic_head import train_aesthetic_head
-from cgrpo_core.toy.zoo.rewards.checks import run_reward_checks
-from cgrpo_core.toy.zoo.rewards.clip_training import train_clip
-from cgrpo_core.toy.zoo.rewards.config import ZooRewardsConfig
-from cgrpo_core.toy.zoo.rewards.data import ViewData, merge_views, other_world, syncd_views
-from cgrpo_core.toy.zoo.rewards.dino_training import train_dino_v1, train_dinov2
-from cgrpo_core.toy.zoo.rewards.hpsv3_training import HPSv3Data, hpsv3_config, train_hpsv3
-from cgrpo_core.toy.zoo.rewards.segmenter_training import train_segmenter
+from cgrpo_core.toy.zoo.rewards.config import ZooRewardsConfig, hpsv3_config
 from cgrpo_core.training.optim import Curve
+
+if TYPE_CHECKING:
+    from cgrpo_core.rewards.segmentation import Segmenter
+    from cgrpo_core.toy.zoo.rewards.data import ViewData
+    from cgrpo_core.toy.zoo.rewards.hpsv3_training import HPSv3Data
+
+# The trainers and the checks (transformers) are imported where a zoo is trained: reading a built zoo
+# (zoo_reward_models, which every toy run calls) stays light.
 
 __all__ = ["MANIFEST", "reward_zoo_key", "train_reward_zoo", "zoo_reward_models"]
 
@@ -101,6 +102,12 @@ def _trainers(
     """name -> (data it learns from, train(data)), in dependency order (the aesthetic head needs the CLIP).
     Data: "syncd", the world's toy SynCD; "captions", that plus the corpus world (CorpusConfig); "hpsv3",
     the captions with both worlds (the HPSv3 renders their subjects as DreamBench prompts ask)."""
+    from cgrpo_core.toy.zoo.rewards.aesthetic_head import train_aesthetic_head
+    from cgrpo_core.toy.zoo.rewards.clip_training import train_clip
+    from cgrpo_core.toy.zoo.rewards.dino_training import train_dino_v1, train_dinov2
+    from cgrpo_core.toy.zoo.rewards.hpsv3_training import train_hpsv3
+    from cgrpo_core.toy.zoo.rewards.segmenter_training import train_segmenter
+
     return {
         "segmenter": ("syncd", lambda d: train_segmenter(d, cfg.segmenter, out / "segformer", progress)),
         "dinov2": (
@@ -121,10 +128,15 @@ def _trainers(
 
 def _toy_segmenter(out: Path) -> Segmenter:
     """The toy segmenter trained into ``out`` (DINO-Seg's, which the toy DINOv2 learns to read)."""
+    from cgrpo_core.rewards.segmentation import load_segmenter
+
     return load_segmenter(SegmenterConfig(kind="segformer", segformer_dir=str(out / "segformer")))
 
 
 def _training_data(world_dir: Path, scratch: Path, cfg: ZooRewardsConfig) -> dict[str, ViewData | HPSv3Data]:
+    from cgrpo_core.toy.zoo.rewards.data import merge_views, other_world, syncd_views
+    from cgrpo_core.toy.zoo.rewards.hpsv3_training import HPSv3Data
+
     syncd = syncd_views(world_dir)
     if not cfg.corpus.sets:
         return {"syncd": syncd, "captions": syncd, "hpsv3": HPSv3Data(syncd, (world_dir,))}
@@ -143,6 +155,8 @@ def train_reward_zoo(
     loss)]}) and the check metrics (checks.py); the manifest also records each model's wall time.
     Deterministic for a config on one machine and thread count (``cfg.threads``).
     """
+    from cgrpo_core.toy.zoo.rewards.checks import run_reward_checks
+
     out, key, world_dir = Path(out_dir), reward_zoo_key(world_dir, cfg), Path(world_dir)
     out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()

@@ -20,11 +20,15 @@ learning rates are toy choices (the real models are pretrained at scale), measur
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
+from cgrpo_core.rewards.config import HPSv3Config
 from cgrpo_core.schema import NOT_HASHED, Frozen
 
 __all__ = [
+    "hpsv3_config",
     "AestheticTrainConfig",
     "ClipTrainConfig",
     "CorpusConfig",
@@ -343,3 +347,16 @@ class ZooRewardsConfig(Frozen):
                 "the checks need held-out data"
             )
         return self
+
+
+def hpsv3_config(folder: str | Path, image_pixels: int, model_id: str = "toy/hpsv3") -> HPSv3Config:
+    """The rewards' config reading a toy HPSv3 in ``folder`` (base/ + HPSv3.safetensors), in float32."""
+    folder = Path(folder)
+    return HPSv3Config(
+        base_id=f"{model_id}-base",
+        base_dir=str(folder / "base"),
+        checkpoint_id=model_id,
+        checkpoint_dir=str(folder),
+        image_pixels=image_pixels,
+        dtype="float32",
+    )

@@ -45,11 +45,10 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 from transformers import Qwen2VLConfig, Qwen2VLImageProcessorPil, Qwen2VLModel
 
-from cgrpo_core.rewards.config import HPSv3Config
 from cgrpo_core.rewards.hpsv3 import HPSv3, HPSv3Model, load_hpsv3_model, resize_to_pixels, reward_head
 from cgrpo_core.rewards.hpsv3_prompt import INSTRUCTION, REWARD_SUFFIX
 from cgrpo_core.toy.tiny.hpsv3 import QWEN2_VL_CHAT_TEMPLATE, train_qwen2_tokenizer
-from cgrpo_core.toy.zoo.rewards.config import DegradationConfig, HPSv3TrainConfig
+from cgrpo_core.toy.zoo.rewards.config import DegradationConfig, HPSv3TrainConfig, hpsv3_config
 from cgrpo_core.toy.zoo.rewards.data import ViewData, degrade_view, world_corpus
 from cgrpo_core.toy.zoo.rewards.prompt_renders import (
     PromptRenders,
@@ -72,7 +71,6 @@ __all__ = [
     "caption_loss",
     "build_hpsv3",
     "draw_pair",
-    "hpsv3_config",
     "instruction_span",
     "make_pool",
     "preference_step",
@@ -91,19 +89,6 @@ SPECIAL_IDS = (
     ("vision_start_token_id", "<|vision_start|>"),
     ("vision_end_token_id", "<|vision_end|>"),
 )
-
-
-def hpsv3_config(folder: str | Path, image_pixels: int, model_id: str = "toy/hpsv3") -> HPSv3Config:
-    """The rewards' config reading a toy HPSv3 in ``folder`` (base/ + HPSv3.safetensors), in float32."""
-    folder = Path(folder)
-    return HPSv3Config(
-        base_id=f"{model_id}-base",
-        base_dir=str(folder / "base"),
-        checkpoint_id=model_id,
-        checkpoint_dir=str(folder),
-        image_pixels=image_pixels,
-        dtype="float32",
-    )
 
 
 def _qwen2_vl_config(tokenizer, cfg: HPSv3TrainConfig) -> Qwen2VLConfig:

@@ -12,7 +12,7 @@ from cgrpo_core.rewards.hpsv3 import HPSv3, load_hpsv3_model
 from cgrpo_core.rewards.segmentation import load_segmenter
 from cgrpo_core.toy.zoo.rewards.aesthetic_head import fit_linear_head
 from cgrpo_core.toy.zoo.rewards.clip_training import caption_variants, quality_caption, train_clip
-from cgrpo_core.toy.zoo.rewards.config import AestheticTrainConfig
+from cgrpo_core.toy.zoo.rewards.config import AestheticTrainConfig, hpsv3_config
 from cgrpo_core.toy.zoo.rewards.data import syncd_views, world_corpus
 from cgrpo_core.toy.zoo.rewards.dino_training import augment, info_nce, train_dinov2
 from cgrpo_core.toy.zoo.rewards.hpsv3_training import (
@@ -20,7 +20,6 @@ from cgrpo_core.toy.zoo.rewards.hpsv3_training import (
     TrainingInputs,
     build_hpsv3,
     caption_loss,
-    hpsv3_config,
     instruction_span,
     scores_and_hidden,
     short_inputs,
