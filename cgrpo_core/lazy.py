@@ -10,22 +10,23 @@ and every reward (transformers' image processors): about 4 s of a 2-core machine
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 
-def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable, Callable]:
-    """``(__getattr__, __dir__)`` for ``package``, where ``exports`` maps each exported name to the
-    submodule (relative to the package) that defines it. A resolved name is cached in the package."""
+def lazy_exports(package: str, exports: Mapping[str, Sequence[str]]) -> tuple[Callable, Callable]:
+    """``(__getattr__, __dir__)`` for ``package``, where ``exports`` maps each submodule (relative to the
+    package) to the names it exports. A resolved name is cached in the package."""
     module = importlib.import_module(package)
+    source = {name: submodule for submodule, names in exports.items() for name in names}
 
     def __getattr__(name: str):
-        if name not in exports:
+        if name not in source:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        value = getattr(importlib.import_module(f"{package}.{source[name]}"), name)
         setattr(module, name, value)
         return value
 
     def __dir__() -> list[str]:
-        return sorted({*vars(module), *exports})
+        return sorted({*vars(module), *source})
 
     return __getattr__, __dir__

@@ -172,7 +172,7 @@ def _imports(tree: ast.Module) -> set[str]:
 
 
 def _lazy_exports(tree: ast.Module, package: str) -> set[str]:
-    """The submodules a package exports lazily (:mod:`cgrpo_core.lazy`): the values of its ``_EXPORTS``
+    """The submodules a package exports lazily (:mod:`cgrpo_core.lazy`): the keys of its ``_EXPORTS``
     dict. Code that imports a name from the package runs that submodule, as an eager import would."""
     for node in tree.body:
         if (
@@ -180,8 +180,8 @@ def _lazy_exports(tree: ast.Module, package: str) -> set[str]:
             and any(isinstance(target, ast.Name) and target.id == "_EXPORTS" for target in node.targets)
             and isinstance(node.value, ast.Dict)
         ):
-            values = [value.value for value in node.value.values if isinstance(value, ast.Constant)]
-            return {f"{package}.{value}" for value in values}
+            keys = [key.value for key in node.value.keys if isinstance(key, ast.Constant)]
+            return {f"{package}.{key}" for key in keys}
     return set()
 
 

@@ -23,34 +23,22 @@ See docs/policy.md for the design, the UnoPE choice and the paper-scale memory b
 
 from cgrpo_core.lazy import lazy_exports
 
-# Each exported name and the module that defines it, imported at first use (cgrpo_core/lazy.py).
+# Each submodule and the names it exports, imported at first use (cgrpo_core/lazy.py).
 _EXPORTS = {
-    "Condition": "conditioning",
-    "encode_condition": "conditioning",
-    "encode_prompt": "conditioning",
-    "encode_references": "conditioning",
-    "PolicyConfig": "config",
-    "SamplerConfig": "config",
-    "decode_latents": "images",
-    "reference_tensor": "images",
-    "save_png": "images",
-    "to_pil": "images",
-    "to_uint8": "images",
-    "MissingModelError": "loading",
-    "Policy": "loading",
-    "check_model_folder": "loading",
-    "load_policy": "loading",
-    "convert_uno_lora": "lora",
-    "fuse_uno_lora": "lora",
-    "load_lora": "lora",
-    "save_lora": "lora",
-    "Rollout": "sampling",
-    "log_prob": "sampling",
-    "rollout": "sampling",
-    "sample": "sampling",
-    "sample_train_steps": "sampling",
-    "step_distribution": "sampling",
-    "velocity": "sampling",
+    "conditioning": ("Condition", "encode_condition", "encode_prompt", "encode_references"),
+    "config": ("PolicyConfig", "SamplerConfig"),
+    "images": ("decode_latents", "reference_tensor", "save_png", "to_pil", "to_uint8"),
+    "loading": ("MissingModelError", "Policy", "check_model_folder", "load_policy"),
+    "lora": ("convert_uno_lora", "fuse_uno_lora", "load_lora", "save_lora"),
+    "sampling": (
+        "Rollout",
+        "log_prob",
+        "rollout",
+        "sample",
+        "sample_train_steps",
+        "step_distribution",
+        "velocity",
+    ),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

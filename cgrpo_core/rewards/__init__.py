@@ -11,22 +11,20 @@ See config.py for the presets (paper rewards, released-code reward, DreamBench m
 
 from cgrpo_core.lazy import lazy_exports
 
-# Each exported name and the module that defines it, imported at first use (cgrpo_core/lazy.py).
+# Each submodule and the names it exports, imported at first use (cgrpo_core/lazy.py).
 _EXPORTS = {
-    "MissingCheckpointError": "base",
-    "Reward": "base",
-    "RewardBatch": "base",
-    "RewardModels": "config",
-    "RewardName": "config",
-    "RewardsConfig": "config",
-    "ScoringConfig": "config",
-    "dreambench_metric_models": "config",
-    "paper_reward_models": "config",
-    "released_reward_models": "config",
-    "score_folder": "folder",
-    "REWARDS": "registry",
-    "RewardSet": "registry",
-    "load_reward": "registry",
+    "base": ("MissingCheckpointError", "Reward", "RewardBatch"),
+    "config": (
+        "RewardModels",
+        "RewardName",
+        "RewardsConfig",
+        "ScoringConfig",
+        "dreambench_metric_models",
+        "paper_reward_models",
+        "released_reward_models",
+    ),
+    "folder": ("score_folder",),
+    "registry": ("REWARDS", "RewardSet", "load_reward"),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

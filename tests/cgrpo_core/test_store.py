@@ -221,7 +221,7 @@ def test_code_version_follows_a_packages_lazy_exports(tmp_path, monkeypatch):
     (tmp_path / "cgrpo_core" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text(
         "from cgrpo_core.lazy import lazy_exports\n\n"
-        '_EXPORTS = {"scale": "helper"}\n'
+        '_EXPORTS = {"helper": ("scale",)}\n'
         "__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)\n"
     )
     (tmp_path / "cgrpo_core" / "entry.py").write_text("from cgrpo_core.pkg import scale\n")
