@@ -1,6 +1,7 @@
 """The toy zoo's reward side: every reward and metric model of the toy profile, trained on the toy world.
 
-- ``config.py``              ZooRewardsConfig: one section per model, the corpus world, the checks
+- ``config.py``              ZooRewardsConfig: one section per model, the corpus world, the checks;
+                             hpsv3_config (the rewards' config reading a built toy HPSv3)
 - ``data.py``                views (images, masks, captions, labels) of the toy SynCD, ToyBench, other worlds
 - ``dino_training.py``       DINOv2 (DINO-Seg) and DINO v1 by multi-view contrastive learning
 - ``clip_training.py``       CLIP by its contrastive loss on toy images and captions
