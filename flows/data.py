@@ -49,9 +49,10 @@ def toy_world(config: ExperimentConfig | None = None) -> str:
 
 
 @flow(name="prepare-syncd", log_prints=True)
-def prepare_syncd(config: ExperimentConfig | None = None) -> str:
+def prepare_syncd(config: ExperimentConfig | None = None, log_reuse: bool = True) -> str:
     """Read, score and filter ``data.syncd_root`` (None: the toy world's SynCD); the filter's folder, which
-    holds train.json."""
+    holds train.json. ``log_reuse``: log an MLflow run even when every result was reused (False: only when
+    no run of this training list was logged before; a row's train and evaluate flows read it so)."""
     config = config or experiment_config("toy")
     with_zoo = scores_with_zoo(config)
     world = make_toy_world(config.toy.world) if config.data.syncd_root is None or with_zoo else None
@@ -64,7 +65,8 @@ def prepare_syncd(config: ExperimentConfig | None = None) -> str:
     files = [str(Path(filtered) / name) for name in ("report.json", "histograms.png", "train.json")]
     tags = {"stage": "prepare-syncd", "config_hash": Path(filtered).name, "syncd_root": root}
     data = config.data.model_copy(update={"score": score})
-    run_id = log_data_run("prepare-syncd", data, config.profile, {**metrics, **score_counts}, files, tags)
+    metrics = {**metrics, **score_counts}
+    run_id = log_data_run("prepare-syncd", data, config.profile, metrics, files, tags, once=not log_reuse)
     print(
         f"training list {filtered}/train.json ({int(metrics['training_pairs'])} pairs); MLflow run {run_id}"
     )

@@ -28,7 +28,9 @@ the targets: tables then show only them, and a claim whose rows are not all kept
 
 Rows run side by side (``--parallel-rows N``; default: one per core on a CPU machine with the toy or
 test profile, each in a process of its own with one torch thread; one at a time on GPUs). The world, zoo and
-data are built first, once; then the rows; then the tables, figures and report.
+data are built first, once (with toy weights through the ``toy-zoo`` flow: the zoo's checks against the
+world's ground truth and its MLflow runs, experiment ``toy-zoo``); then the rows; then the tables, figures
+and report.
 
 The last line printed is the report's folder.
 """
@@ -58,6 +60,7 @@ from flows.analysis import analysis
 from flows.cli import parse_changes
 from flows.evaluate import evaluate_row
 from flows.train import resolve_row, train_row
+from flows.zoo import toy_zoo
 from tasks.evaluation import eval_key
 from tasks.reproduce import (
     INPUTS_STAGE,
@@ -227,6 +230,10 @@ def reproduce_paper(
                 job[2] = job[2] or spec.evaluates
     missing = []
     start = time.perf_counter()
+    base = experiment_config(profile, preset, overrides)
+    zoo = None
+    if wanted and base.weights == "toy_zoo":  # the toy-zoo flow: world, zoo, the base policy's check, MLflow
+        zoo = toy_zoo(base)
     for key, (row, seed, evaluate, config) in wanted.items():
         built[key] = find_row(row.id, config, evaluate, inputs)
         if (built[key][0] is None and config.method != "base") or (evaluate and built[key][1] is None):
@@ -251,7 +258,6 @@ def reproduce_paper(
 
     tables: dict[str, str] = {}
     figures: dict[str, list[str]] = {}
-    base = experiment_config(profile, preset, overrides)
     rewards = (base.rewards.id, base.rewards.prompt)
     analysis_folder = None
     for spec in targets:
@@ -288,7 +294,9 @@ def reproduce_paper(
         timings[f"{spec.name}: table/figure and MLflow"] = time.perf_counter() - table_start
     timings["total"] = time.perf_counter() - began
     name = report_name(target, seeds, rows)
-    report = write_report(target, profile, seeds, overrides, tables, figures, row_info, timings, human, name)
+    report = write_report(
+        target, profile, seeds, overrides, tables, figures, row_info, timings, human, name, zoo
+    )
     print(f"reproduce-paper {target} ({profile}, {seeds} seed{'s' if seeds > 1 else ''}): {report}")
     return report
 

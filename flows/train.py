@@ -88,7 +88,7 @@ def resolve_row(
         train_json = image_root = None
         if needs_syncd:
             image_root = config.data.syncd_root or str(Path(world) / "syncd")
-            train_json = f"{prepare_syncd(config)}/train.json"
+            train_json = f"{prepare_syncd(config, log_reuse=False)}/train.json"
         benchmark = config.evaluation.benchmark
         bench = None
         if benchmark.root is not None or world is not None:

@@ -51,7 +51,7 @@ from cgrpo_core.toy.world.evaluate import check_metrics, evaluate_filter, load_g
 from cgrpo_core.toy.world.generate import generate_toy_world
 from cgrpo_core.toy.world.prompts import DREAMBENCH_PROMPTS
 from cgrpo_core.toy.zoo.rewards.build import zoo_reward_models
-from tasks.tracking import mlflow_run, prefect_run_tags
+from tasks.tracking import find_finished_run, mlflow_run, prefect_run_tags
 
 EXPERIMENT = "data"
 RUN_COUNTS = "_run.json"  # what the scoring run did, inside the scores folder
@@ -177,9 +177,21 @@ def check_toy_filter(filtered_dir: str, toy_world: str) -> tuple[str, dict[str, 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
 def log_data_run(
-    run_name: str, config: DataConfig, profile: str, metrics: dict, files: list[str], tags: dict
+    run_name: str,
+    config: DataConfig,
+    profile: str,
+    metrics: dict,
+    files: list[str],
+    tags: dict,
+    once: bool = False,
 ) -> str:
-    """One MLflow run in experiment ``data`` with the config, metrics, tags and files; returns its id."""
+    """One MLflow run in experiment ``data`` with the config, metrics, tags and files; returns its id.
+    ``once``: when a FINISHED run of the same ``stage`` and ``config_hash`` tags exists, return it and log
+    nothing (a result that rows read again and again is logged when it is made, not at every read)."""
+    if once:
+        logged = find_finished_run(EXPERIMENT, {k: tags[k] for k in ("stage", "config_hash")})
+        if logged is not None:
+            return logged
     with mlflow_run(EXPERIMENT, run_name, tags={"profile": profile, **tags, **prefect_run_tags()}) as run:
         run.log_params(flatten(config))
         run.log_metrics({k: float(v) for k, v in metrics.items()})

@@ -149,11 +149,13 @@ def write_report(
     timings: Mapping[str, float],
     human: str | None = None,
     name: str | None = None,
+    zoo: Mapping[str, str] | None = None,
 ) -> str:
     """The report of one ``reproduce-paper`` run (module docstring). ``tables``: target -> table folder;
     ``figures``: target -> PNG files; ``rows``: row -> {seed, config_hash, trained, evaluated};
     ``timings``: what -> seconds; ``human``: an imported human evaluation's results folder (Fig. 5 and
-    Table 6), if the run reports one; ``name``: the report's folder name (default: the target)."""
+    Table 6), if the run reports one; ``name``: the report's folder name (default: the target); ``zoo``: the
+    ``toy-zoo`` flow's result (toy weights), cited in the header."""
     folder = workspace() / "outputs" / "reports" / profile / (name or target)
     pictures = folder / "figures"
     pictures.mkdir(parents=True, exist_ok=True)
@@ -175,6 +177,14 @@ def write_report(
         f"- generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; code {_git_commit()} "
         f"(training and evaluation code version {code_version(*CODE)})",
         f"- seeds: {seeds} (0 .. {seeds - 1}); overrides: {changed}",
+        *(
+            [
+                f"- toy zoo: MLflow run {zoo['run_id']} (experiment toy-zoo: every tiny model's curve and "
+                f"checks); the base policy's check and sample grid: {zoo['checks']}"
+            ]
+            if zoo
+            else []
+        ),
         f"- metrics: {', '.join(METRIC_NAMES.values())}; a number is the mean over images (over seeds' means "
         "with several seeds), its interval a 95% bootstrap over items (one seed) or a t-interval over seeds",
         "",

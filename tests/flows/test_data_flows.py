@@ -58,6 +58,9 @@ def test_second_run_reuses_every_result(prefect_harness, mlflow_client):
     assert (Path(toy_world(TEST)) / "world.json").stat().st_mtime_ns == world_stamp
     last = _runs(mlflow_client, "prepare-syncd")[-1]
     assert last.data.metrics["scored"] == 0 and last.data.metrics["reused"] == 40  # nothing scored again
+    logged = len(_runs(mlflow_client, "prepare-syncd"))
+    assert prepare_syncd(TEST, log_reuse=False) == first  # as a row reads it: no run once one is logged
+    assert len(_runs(mlflow_client, "prepare-syncd")) == logged
 
 
 def test_prepare_dreambench_and_cli(prefect_harness, capsys):

@@ -101,6 +101,7 @@ IN_PROCESS = ["--parallel-rows", "1"]
 def concurrent(server, tmp_path_factory, mlflow_client):
     """``table-8`` and ``figure-2`` started at the same time; both train naive 1:1.5 and Customized-GRPO."""
     before = {r.info.run_id for r in _train_runs(mlflow_client)}
+    began = int(time.time() * 1000)
     logs = tmp_path_factory.mktemp("concurrent")
     runs = {
         target: _start(
@@ -113,11 +114,14 @@ def concurrent(server, tmp_path_factory, mlflow_client):
     }
     lines = {target: _finish(process, logs / f"{target}.log") for target, process in runs.items()}
     new = [r for r in _train_runs(mlflow_client) if r.info.run_id not in before]
-    return lines, new
+    data = mlflow_client.get_experiment_by_name("data").experiment_id
+    made = f"tags.stage = 'prepare-syncd' and attributes.start_time >= {began}"
+    prepared = mlflow_client.search_runs([data], made)
+    return lines, new, prepared
 
 
 def test_two_runs_that_share_rows_train_each_model_once(concurrent, mlflow_client):
-    lines, new = concurrent
+    lines, new, _ = concurrent
     reports = {target: lines[target][-1] for target in lines}
     rows = {target: _rows_trained(report) for target, report in reports.items()}
     keys = {info["config_hash"] for found in rows.values() for info in found.values()}
@@ -134,6 +138,21 @@ def test_two_runs_that_share_rows_train_each_model_once(concurrent, mlflow_clien
     figure = Path(reports["figure-2"])
     assert (figure / "figures" / "figure-2-figure-2.png").is_file()
     assert "## Figure 2" in (figure / "report.md").read_text()
+
+
+def test_a_run_logs_the_toy_zoo_once_and_its_training_list_once(concurrent, mlflow_client):
+    lines, _, prepared = concurrent
+    # every row's train and evaluate flow (4 trained, 4 evaluated) reads the training list: it is logged when
+    # made or first read, not at each read (two runs started together may both find it unlogged: one each;
+    # none when an earlier test of this session logged it)
+    assert len(prepared) <= 2 and len({r.data.tags["config_hash"] for r in prepared}) <= 1
+    for target in lines:
+        header = (Path(lines[target][-1]) / "report.md").read_text().split("## ")[0]
+        run_id = re.search(r"toy zoo: MLflow run (\w+) \(experiment toy-zoo", header).group(1)
+        zoo = mlflow_client.get_run(run_id)
+        assert zoo.info.status == "FINISHED" and zoo.data.tags["stage"] == "toy-zoo"
+        checks = re.search(r"check and sample grid: (\S+)", header).group(1)
+        assert (Path(checks) / "checks.json").is_file() and (Path(checks) / "grid.png").is_file()
 
 
 def test_a_table_run_logs_a_parent_run_and_a_child_run_per_row(concurrent, mlflow_client):
@@ -168,7 +187,7 @@ def test_a_table_run_logs_a_parent_run_and_a_child_run_per_row(concurrent, mlflo
 def test_a_served_deployment_reuses_every_row_but_the_one_deleted(
     concurrent, server, tmp_path, mlflow_client
 ):
-    lines, _ = concurrent
+    lines, _, _ = concurrent
     victim = _rows_trained(lines["table-8"][-1])["table-2/sft seed 11"]
     shutil.rmtree(victim["trained"])  # the one row to retrain
     before = {r.info.run_id for r in _train_runs(mlflow_client)}
