@@ -18,8 +18,11 @@ Held-out images: ToyBench's subjects, each under all 25 of its templates (the ac
 the tower: one hand-made feature, the mean absolute horizontal difference of the reward's own pixel values,
 as a floor for "is the degradation there in the input at all".
 
+With ``--model DIR`` it probes a trained toy HPSv3's tower instead: the tower stays as trained and only the
+linear head learns (a linear probe of what the trained reward's language model can read of an image).
+
 Run: .venv/bin/python benchmarks/probe_hpsv3_vision.py [--workspace DIR] [--target degraded] [--steps 400]
-     [--lr 2e-3] [--set FIELD=VALUE ...]
+     [--lr 2e-3] [--model DIR] [--set FIELD=VALUE ...]
 
 The workspace is benchmarks/bench_toy_hpsv3.py's (its default toy world and corpus world, reused; built
 here when missing). Each run appends its curve to ``vision_probe_runs.jsonl`` in the workspace.
@@ -75,20 +78,21 @@ def template_labels(templates: list[str], target: str) -> np.ndarray:
 
 
 class Tower:
-    """The toy HPSv3's vision tower with a linear head on the mean merged token."""
+    """The vision tower of the toy HPSv3 in ``folder`` with a linear head on the mean merged token; a
+    ``frozen`` tower is left as it is (a linear probe), else it trains with the head."""
 
-    def __init__(self, cfg: HPSv3TrainConfig, folder: Path, corpus: list[str], classes: int):
-        reward_cfg = hpsv3_config(build_hpsv3(folder, cfg, corpus), cfg.image_pixels)
+    def __init__(self, cfg: HPSv3TrainConfig, folder: Path, classes: int, frozen: bool):
+        reward_cfg = hpsv3_config(folder, cfg.image_pixels)
         model, processor = load_hpsv3_model(reward_cfg)
-        scorer = HPSv3(model, processor, reward_cfg, "cpu")
-        self.visual, self.processor, self.cfg, self.factor = (
-            model.backbone.visual,
-            processor,
-            cfg,
-            scorer.factor,
-        )
-        self.visual.train()
+        self.visual, self.processor, self.cfg = model.backbone.visual, processor, cfg
+        self.factor = HPSv3(model, processor, reward_cfg, "cpu").factor
+        self.frozen = frozen
+        self.visual.requires_grad_(not frozen)
         self.head = torch.nn.Linear(cfg.hidden, classes)
+        self.train(True)
+
+    def train(self, mode: bool) -> None:
+        self.visual.train(mode and not self.frozen)
 
     def pixel_values(self, images: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
         resized = [resize_to_pixels(image, self.cfg.image_pixels, self.factor) for image in images]
@@ -101,7 +105,7 @@ class Tower:
         return self.head(merged.reshape(len(images), -1, merged.shape[-1]).mean(1))
 
     def parameters(self) -> list[torch.nn.Parameter]:
-        return [*self.visual.parameters(), *self.head.parameters()]
+        return [*(() if self.frozen else self.visual.parameters()), *self.head.parameters()]
 
 
 def _toybench_renders(world: Path) -> PromptRenders:
@@ -161,6 +165,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (the toy HPSv3's: 2e-3)")
     parser.add_argument("--every", type=int, default=100, help="held-out accuracy every this many steps")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="a trained toy HPSv3 folder (base/ + HPSv3.safetensors, e.g. a bench_toy_hpsv3 run's hpsv3/): "
+        "probe its tower as trained (frozen; the linear head alone learns) instead of training a fresh one",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -188,8 +199,12 @@ def main() -> None:
         test_labels = template_labels(held.templates, args.target)
         test_groups = ["none" if k == 0 else "asked" for k in test_labels]
         classes = len(LABELS[args.target])
-    with tempfile.TemporaryDirectory() as folder:
-        tower = Tower(cfg, Path(folder), world_corpus(syncd_views(world).captions), classes)
+    if args.model is not None:  # a trained toy HPSv3: its tower stays as trained, only the head learns
+        tower = Tower(cfg, args.model, classes, frozen=True)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            build_hpsv3(folder, cfg, world_corpus(syncd_views(world).captions))
+            tower = Tower(cfg, Path(folder), classes, frozen=False)
     optimizer = torch.optim.AdamW(tower.parameters(), lr=args.lr, weight_decay=0.01)
     seconds = time.perf_counter() - start
     print(f"{len(train_images)} training images, {len(test_images)} held-out (ToyBench); {seconds:.0f} s")
@@ -200,9 +215,9 @@ def main() -> None:
     start = time.perf_counter()
     for step in range(args.steps + 1):
         if step % args.every == 0 or step == args.steps:
-            tower.visual.eval()
+            tower.train(False)
             accuracy = _accuracies(tower, test_images, test_labels, test_groups)
-            tower.visual.train()
+            tower.train(True)
             curve.append({"step": step, "seconds": time.perf_counter() - start, **accuracy})
             print(
                 f"step {step:5d} ({time.perf_counter() - start:5.0f} s) held-out accuracy "
@@ -221,6 +236,7 @@ def main() -> None:
         optimizer.step()
     record = {
         "target": args.target,
+        "model": None if args.model is None else str(args.model),
         "steps": args.steps,
         "lr": args.lr,
         "batch": args.batch,
