@@ -45,15 +45,17 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from cgrpo_core.rewards.hpsv3 import HPSv3, load_hpsv3_model, resize_to_pixels  # noqa: E402
-from cgrpo_core.toy.world.backgrounds import CONTEXTS  # noqa: E402
 from cgrpo_core.toy.world.config import ToyWorldConfig  # noqa: E402
 from cgrpo_core.toy.world.generate import generate_toy_world  # noqa: E402
-from cgrpo_core.toy.world.parts import ACCESSORIES  # noqa: E402
-from cgrpo_core.toy.world.prompts import dreambench_templates, spec_for_template  # noqa: E402
-from cgrpo_core.toy.world.render import PROPERTIES  # noqa: E402
+from cgrpo_core.toy.world.prompts import dreambench_templates  # noqa: E402
 from cgrpo_core.toy.zoo.rewards.config import HPSv3TrainConfig, ZooRewardsConfig, hpsv3_config  # noqa: E402
 from cgrpo_core.toy.zoo.rewards.data import degrade_view, syncd_views, world_corpus  # noqa: E402
-from cgrpo_core.toy.zoo.rewards.hpsv3_training import build_hpsv3, training_renders  # noqa: E402
+from cgrpo_core.toy.zoo.rewards.hpsv3_training import (  # noqa: E402
+    ATTRIBUTES,
+    build_hpsv3,
+    render_attributes,
+    training_renders,
+)
 from cgrpo_core.toy.zoo.rewards.prompt_renders import (  # noqa: E402
     PromptRenders,
     render_prompts,
@@ -62,19 +64,13 @@ from cgrpo_core.toy.zoo.rewards.prompt_renders import (  # noqa: E402
     world_render_size,
 )
 
-# label names per target: index 0 is "asks for none" where a template may ask for none
-LABELS = {
-    "scene": ("plain", *sorted(set(CONTEXTS.values()) - {"plain"})),
-    "accessory": ("none", *sorted(ACCESSORIES)),
-    "property": ("none", *sorted(PROPERTIES)),
-}
+# label names per target (the toy HPSv3's vision-phase labels): index 0 is the plain background / none
+LABELS = dict(zip(("scene", "accessory", "property"), ATTRIBUTES, strict=True))
 
 
 def template_labels(templates: list[str], target: str) -> np.ndarray:
     """The label index of each template for ``target`` (scene, accessory or property)."""
-    field = {"scene": "context", "accessory": "accessory", "property": "prop"}[target]
-    values = [getattr(spec_for_template(t), field) or "none" for t in templates]
-    return np.asarray([LABELS[target].index(v) for v in values])
+    return render_attributes(templates)[:, list(LABELS).index(target)]
 
 
 class Tower:

@@ -37,6 +37,7 @@ __all__ = [
     "HPSv3TrainConfig",
     "RewardChecksConfig",
     "SegmenterTrainConfig",
+    "VISION_TARGETS",
     "ZooRewardsConfig",
 ]
 
@@ -192,6 +193,9 @@ class SegmenterTrainConfig(Frozen):
     seed: int = Field(0, description="Seed of initialisation and batches.")
 
 
+VISION_TARGETS = ("degraded", "scene", "accessory", "property")  # labels of the toy HPSv3's vision phase
+
+
 class HPSv3TrainConfig(Frozen):
     """A tiny HPSv3 (Qwen2-VL + reward head) trained with a Bradley-Terry loss on preference boxes.
 
@@ -223,6 +227,23 @@ class HPSv3TrainConfig(Frozen):
         "match image and prompt there at ~1/6 of the cost per step and carries it over to the real input.",
     )
     steps: int = Field(40, ge=1, description="Steps on HPSv3's real input (after the short ones).")
+    vision_steps: int = Field(
+        0,
+        ge=0,
+        description="Steps of a vision phase before the rest: the vision tower alone with a linear head per "
+        "label of vision_targets, on direct labels (hpsv3_training.train_vision), the toy stand-in for "
+        "Qwen2-VL's pretrained tower. 0: none. Measured in docs/zoo.md (800 steps, degraded + scene, "
+        "frozen).",
+    )
+    vision_targets: tuple[str, ...] = Field(
+        ("degraded", "scene"),
+        description=f"Labels of the vision phase, of {VISION_TARGETS}: clean or degraded copy, and the "
+        "scene, accessory and property a render's DreamBench template asks for.",
+    )
+    vision_batch: int = Field(64, ge=2, description="Images per vision-phase step.")
+    freeze_vision: bool = Field(
+        False, description="Keep the vision tower as the vision phase left it while the rest trains."
+    )
     boxes_per_step: int = Field(
         8,
         ge=1,
@@ -284,6 +305,10 @@ class HPSv3TrainConfig(Frozen):
             raise ValueError(
                 f"hpsv3 hidden / heads must be a multiple of 16 (Qwen2-VL splits a head's rotary "
                 f"frequencies 2:3:3 over time, height, width); got {self.hidden} / {self.heads}"
+            )
+        if not self.vision_targets or set(self.vision_targets) - set(VISION_TARGETS):
+            raise ValueError(
+                f"hpsv3 vision_targets must be some of {VISION_TARGETS}, got {self.vision_targets}"
             )
         if min(self.mix) < 0 or sum(self.mix) <= 0:
             raise ValueError(f"hpsv3 mix must be non-negative shares, got {self.mix}")

@@ -29,7 +29,9 @@ Training runs the reward's own input path (:meth:`HPSv3.inputs`: resize to ``ima
 template, placeholder expansion; :class:`TrainingInputs` caches each prompt's tokens) on the model as the
 loader builds it, so the saved file scores exactly as trained: first ``short_steps`` on the short form
 (the fixed instruction left out, every other token at its real position), then ``steps`` on the real
-input.
+input. An optional vision phase comes first (``vision_steps``, :func:`train_vision`): the vision tower
+alone on direct labels (clean or degraded copy, a render's scene, accessory, property), then frozen with
+``freeze_vision``: the toy stand-in for Qwen2-VL's pretrained tower (docs/zoo.md measures it).
 """
 
 from __future__ import annotations
@@ -48,7 +50,16 @@ from transformers import Qwen2VLConfig, Qwen2VLImageProcessorPil, Qwen2VLModel
 from cgrpo_core.rewards.hpsv3 import HPSv3, HPSv3Model, load_hpsv3_model, resize_to_pixels, reward_head
 from cgrpo_core.rewards.hpsv3_prompt import INSTRUCTION, REWARD_SUFFIX
 from cgrpo_core.toy.tiny.hpsv3 import QWEN2_VL_CHAT_TEMPLATE, train_qwen2_tokenizer
-from cgrpo_core.toy.zoo.rewards.config import DegradationConfig, HPSv3TrainConfig, hpsv3_config
+from cgrpo_core.toy.world.backgrounds import CONTEXTS
+from cgrpo_core.toy.world.parts import ACCESSORIES
+from cgrpo_core.toy.world.prompts import spec_for_template
+from cgrpo_core.toy.world.render import PROPERTIES
+from cgrpo_core.toy.zoo.rewards.config import (
+    VISION_TARGETS,
+    DegradationConfig,
+    HPSv3TrainConfig,
+    hpsv3_config,
+)
 from cgrpo_core.toy.zoo.rewards.data import ViewData, degrade_view, world_corpus
 from cgrpo_core.toy.zoo.rewards.prompt_renders import (
     PromptRenders,
@@ -61,11 +72,13 @@ from cgrpo_core.toy.zoo.rewards.prompt_renders import (
 from cgrpo_core.training.optim import Curve, adamw, optimizer_step, phases
 
 __all__ = [
+    "ATTRIBUTES",
     "MIX",
     "WEIGHTS_FILE",
     "HPSv3Data",
     "Pool",
     "TrainingInputs",
+    "VisionHeads",
     "box",
     "bradley_terry",
     "caption_loss",
@@ -75,10 +88,13 @@ __all__ = [
     "make_pool",
     "preference_step",
     "released_state",
+    "render_attributes",
     "scores_and_hidden",
     "short_inputs",
     "train_hpsv3",
+    "train_vision",
     "training_renders",
+    "vision_batch",
 ]
 
 WEIGHTS_FILE = "HPSv3.safetensors"
@@ -185,18 +201,47 @@ class Pool:
     labels: np.ndarray
     partners: list[np.ndarray]
     paired: np.ndarray  # the items that have a partner
+    attributes: np.ndarray  # (N, 3): what each image shows (ATTRIBUTES), -1 where unknown
 
     def __len__(self) -> int:
         return len(self.images)
 
 
-def make_pool(images: np.ndarray, prompts: list[str], labels: np.ndarray, degraded: list[np.ndarray]) -> Pool:
-    """A :class:`Pool` of uint8 (N, H, W, 3) ``images`` with their ``prompts``, group ``labels`` and
-    degraded copies."""
+# What a render shows, as its DreamBench template asks: its scene (a recontextualisation painter, or the
+# plain background), its worn accessory and its property change (index 0: none). With "clean or degraded
+# copy", the labels of the vision phase (VISION_TARGETS, in this order after "degraded").
+ATTRIBUTES = (
+    ("plain", *sorted(set(CONTEXTS.values()) - {"plain"})),
+    ("none", *sorted(ACCESSORIES)),
+    ("none", *sorted(PROPERTIES)),
+)
+
+
+def render_attributes(templates: list[str]) -> np.ndarray:
+    """(N, 3) indices into ATTRIBUTES of the scene, accessory and property each DreamBench template asks."""
+    rows = []
+    for template in templates:
+        spec = spec_for_template(template)
+        values = (spec.context, spec.accessory or "none", spec.prop or "none")
+        rows.append([names.index(v) for names, v in zip(ATTRIBUTES, values, strict=True)])
+    return np.asarray(rows, dtype=int).reshape(-1, len(ATTRIBUTES))
+
+
+def make_pool(
+    images: np.ndarray,
+    prompts: list[str],
+    labels: np.ndarray,
+    degraded: list[np.ndarray],
+    attributes: np.ndarray | None = None,
+) -> Pool:
+    """A :class:`Pool` of uint8 (N, H, W, 3) ``images`` with their ``prompts``, group ``labels``, degraded
+    copies and, where known, ``attributes`` (N, 3) (else -1)."""
     partners = []
     for i in range(len(images)):
         mates = [j for j in np.flatnonzero(labels == labels[i]) if prompts[j] != prompts[i]]
         partners.append(np.asarray(mates, dtype=int))
+    if attributes is None:
+        attributes = np.full((len(images), len(ATTRIBUTES)), -1, dtype=int)
     return Pool(
         [Image.fromarray(x) for x in images],
         [Image.fromarray(x) for x in degraded],
@@ -204,6 +249,7 @@ def make_pool(images: np.ndarray, prompts: list[str], labels: np.ndarray, degrad
         np.asarray(labels),
         partners,
         np.asarray([i for i, p in enumerate(partners) if len(p)], dtype=int),
+        np.asarray(attributes, dtype=int),
     )
 
 
@@ -406,7 +452,8 @@ def _pools(
     if renders is None:
         return None, syncd
     degraded = [degrade_view(x, rng, degradation)[0] for x in renders.images]
-    return make_pool(renders.images, renders.prompts, renders.subjects, degraded), syncd
+    attributes = render_attributes(renders.templates)
+    return make_pool(renders.images, renders.prompts, renders.subjects, degraded, attributes), syncd
 
 
 def scores_and_hidden(
@@ -432,6 +479,71 @@ def caption_loss(
     return F.cross_entropy(logits[mask].float(), ids[mask])
 
 
+class VisionHeads(torch.nn.Module):
+    """Linear heads on an image's mean merged vision token (what the language model reads of it), one per
+    label of ``targets`` (VISION_TARGETS): a training aid of the vision phase, not saved."""
+
+    def __init__(self, hidden: int, targets: tuple[str, ...]):
+        super().__init__()
+        sizes = dict(zip(VISION_TARGETS, [2, *(len(names) for names in ATTRIBUTES)], strict=True))
+        self.columns = [VISION_TARGETS.index(t) for t in targets]
+        self.sizes = [sizes[t] for t in targets]
+        self.linear = torch.nn.Linear(hidden, sum(self.sizes))
+
+    def loss(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Sum over the heads of the cross-entropy of pooled ``tokens`` [B, T, H] against their column of
+        ``labels`` [B, 4] (VISION_TARGETS order; -1: no label, left out)."""
+        logits = torch.split(self.linear(tokens.mean(1).float()), self.sizes, dim=-1)
+        losses = [
+            F.cross_entropy(head, labels[:, column], ignore_index=-1)
+            for head, column in zip(logits, self.columns, strict=True)
+            if bool((labels[:, column] >= 0).any())
+        ]
+        return torch.stack(losses).sum()
+
+
+def vision_batch(
+    pools: tuple[Pool | None, Pool], size: int, rng: np.random.Generator
+) -> tuple[list[Image.Image], torch.Tensor]:
+    """``size`` images of the vision phase and their labels [B, 4] (VISION_TARGETS order): alternately
+    from the renders and the SynCD views (views only without renders), each the clean image or its
+    degraded copy with even odds. A degraded render keeps its ATTRIBUTES; a view has none (-1)."""
+    images, labels = [], []
+    for k in range(size):
+        pool = pools[1] if pools[0] is None or k % 2 else pools[0]
+        i, degraded = int(rng.integers(len(pool))), bool(rng.random() < 0.5)
+        images.append(pool.degraded[i] if degraded else pool.images[i])
+        labels.append([int(degraded), *pool.attributes[i]])
+    return images, torch.tensor(labels)
+
+
+def train_vision(
+    scorer: HPSv3,
+    pools: tuple[Pool | None, Pool],
+    cfg: HPSv3TrainConfig,
+    rng: np.random.Generator,
+    progress: bool = True,
+) -> Curve:
+    """The vision phase: ``cfg.vision_steps`` steps of the vision tower alone, with :class:`VisionHeads`
+    on the labels ``cfg.vision_targets``; returns its (step, loss) curve. HPSv3's Qwen2-VL tower comes
+    pretrained and sees scenes, worn items and damage; the toy tower, trained on preferences alone, does
+    not learn blur or blocking under noise, nor accessories (benchmarks/probe_hpsv3_vision.py)."""
+    visual, heads = scorer.model.backbone.visual, VisionHeads(cfg.hidden, cfg.vision_targets)
+    parameters = [*visual.parameters(), *heads.parameters()]
+    # a constant rate: the degradation is learnt late (~600 steps in 800), after a decay would have slowed it
+    optimizer, schedule = adamw(parameters, cfg.learning_rate, cfg.weight_decay)
+    processor, curve = scorer.processor.image_processor, []
+    for step in tqdm(range(cfg.vision_steps), desc="toy hpsv3 vision", disable=not progress):
+        images, labels = vision_batch(pools, cfg.vision_batch, rng)
+        resized = [resize_to_pixels(image, cfg.image_pixels, scorer.factor) for image in images]
+        pixels = processor(images=resized, return_tensors="pt")
+        merged = visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
+        loss = heads.loss(merged.reshape(len(images), -1, merged.shape[-1]), labels)
+        optimizer_step(optimizer, schedule, loss, parameters, cfg.max_grad_norm)
+        curve.append((step, float(loss.detach())))
+    return curve
+
+
 def bradley_terry(mu: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
     """Mean ``-log sigmoid(mu_winner - mu_loser)`` over the preferences ``pairs`` [M, 2] of scores ``mu``."""
     return -F.logsigmoid(mu[pairs[:, 0]] - mu[pairs[:, 1]]).mean()
@@ -445,21 +557,28 @@ def train_hpsv3(
     progress: bool = True,
 ) -> Curve:
     """Build, train (Bradley-Terry on mu) and save the toy HPSv3 in ``folder``; returns the (step, loss)
-    curve: ``short_steps`` on the short form first, then ``steps`` on HPSv3's real input."""
+    curve: ``vision_steps`` of the vision phase (its tower then frozen with ``freeze_vision``),
+    ``short_steps`` on the short form, then ``steps`` on HPSv3's real input."""
     corpus = world_corpus(list(data.views.captions))
     reward_cfg = hpsv3_config(build_hpsv3(folder, cfg, corpus), cfg.image_pixels)
     model, processor = load_hpsv3_model(reward_cfg)
     scorer = HPSv3(model, processor, reward_cfg, "cpu")
     pools = _pools(data, cfg, degradation)
+    curve: Curve = []
+    model.train()
+    if cfg.vision_steps:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # the heads' initialisation
+            curve = train_vision(scorer, pools, cfg, np.random.default_rng([cfg.seed, 43]), progress)
+    model.backbone.visual.requires_grad_(not cfg.freeze_vision)
+    parameters = [p for p in model.parameters() if p.requires_grad]
     rng = np.random.default_rng([cfg.seed, 41])
     total = cfg.short_steps + cfg.steps
     # Warm-up + cosine over the short phase, then again (a restart) over the real-input phase.
     spans = [(cfg.short_steps, cfg.warmup_steps), (cfg.steps, min(cfg.warmup_steps, cfg.steps // 4))]
-    optimizer, schedule = adamw(model.parameters(), cfg.learning_rate, cfg.weight_decay, phases(spans))
+    optimizer, schedule = adamw(parameters, cfg.learning_rate, cfg.weight_decay, phases(spans))
     span = instruction_span(scorer)
     inputs_of = TrainingInputs(scorer, span, pools[1].images[0].size)
-    model.train()
-    curve: Curve = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # the head's dropout
         for step in tqdm(range(total), desc="toy hpsv3", disable=not progress):
@@ -472,8 +591,8 @@ def train_hpsv3(
                 start = (span[0] if short else span[1]) + SHORT_TAIL
                 matched = torch.unique(pairs[:, 0])  # every winner is an image with its own prompt
                 loss = loss + cfg.caption_weight * caption_loss(model, hidden, inputs, matched, start)
-            optimizer_step(optimizer, schedule, loss, model.parameters(), cfg.max_grad_norm)
-            curve.append((step, float(loss.detach())))
+            optimizer_step(optimizer, schedule, loss, parameters, cfg.max_grad_norm)
+            curve.append((cfg.vision_steps + step, float(loss.detach())))
     model.eval()
     save_file(released_state(model), str(Path(folder) / WEIGHTS_FILE))
     return curve

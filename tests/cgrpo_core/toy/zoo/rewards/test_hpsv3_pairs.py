@@ -16,15 +16,19 @@ from cgrpo_core.toy.world.render import render
 from cgrpo_core.toy.world.subjects import Subject
 from cgrpo_core.toy.zoo.rewards.config import HPSv3TrainConfig
 from cgrpo_core.toy.zoo.rewards.hpsv3_training import (
+    ATTRIBUTES,
     QUALITY,
     WITHIN_IMAGE,
     WITHIN_PROMPT,
+    VisionHeads,
     box,
     bradley_terry,
     draw_pair,
     make_pool,
     preference_step,
+    render_attributes,
     training_renders,
+    vision_batch,
 )
 from cgrpo_core.toy.zoo.rewards.prompt_renders import (
     choose_templates,
@@ -205,3 +209,50 @@ def test_training_renders_can_be_switched_off(small_world):
     assert training_renders((small_world,), cfg) is None
     with pytest.raises(ValueError, match="must be non-negative"):
         HPSv3TrainConfig(mix=(-1.0, 1.0, 1.0, 1.0))
+
+
+def test_render_attributes_name_what_each_template_asks():
+    scenes, accessories, properties = ATTRIBUTES
+    assert render_attributes([HAT, PURPLE, SNOW]).tolist() == [
+        [0, accessories.index("wearing a red hat"), 0],  # plain background, a red hat, no property change
+        [0, 0, properties.index("purple")],
+        [scenes.index("snow"), 0, 0],
+    ]
+    assert scenes[0] == "plain" and accessories[0] == properties[0] == "none"
+    assert len(set(scenes)) == len(scenes) and "snow" in scenes and "jungle" in scenes
+
+
+def test_vision_batch_labels_each_image_clean_or_degraded_with_its_attributes():
+    views = _pool()  # no attributes: -1
+    assert (views.attributes == -1).all()
+    images = np.arange(3, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    attributes = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 3]])
+    renders = make_pool(images, [HAT, PURPLE, SNOW], np.zeros(3), list(255 - images), attributes)
+    batch, labels = vision_batch((renders, views), 40, np.random.default_rng(0))
+    assert len(batch) == 40 and labels.shape == (40, 4)
+    for k, (image, label) in enumerate(zip(batch, labels.tolist(), strict=True)):
+        value = int(np.asarray(image)[0, 0, 0])
+        degraded = label[0] == 1
+        pool = renders if k % 2 == 0 else views  # alternately: renders, views
+        i = 255 - value if degraded else value
+        assert np.array_equal(np.asarray(pool.degraded[i] if degraded else pool.images[i]), np.asarray(image))
+        assert label[1:] == pool.attributes[i].tolist()  # a render keeps its attributes when degraded
+    assert 0 < int(labels[:, 0].sum()) < 40  # both clean and degraded drawn
+    _, only_views = vision_batch((None, views), 6, np.random.default_rng(0))
+    assert (only_views[:, 1:] == -1).all()
+
+
+def test_vision_heads_loss_by_hand():
+    heads = VisionHeads(8, ("degraded", "scene", "accessory"))
+    torch.nn.init.zeros_(heads.linear.weight)
+    torch.nn.init.zeros_(heads.linear.bias)  # uniform logits: log(K) per labelled head
+    tokens = torch.randn(3, 4, 8)
+    labels = torch.tensor([[0, 2, 1, 0], [1, 0, 0, 3], [1, 1, 0, 0]])
+    expected = (
+        math.log(2) + math.log(len(ATTRIBUTES[0])) + math.log(len(ATTRIBUTES[1]))
+    )  # property: not a target
+    torch.testing.assert_close(heads.loss(tokens, labels), torch.tensor(expected))
+    views = torch.tensor([[1, -1, -1, -1], [0, -1, -1, -1]])  # views: only "degraded" is labelled
+    torch.testing.assert_close(heads.loss(tokens[:2], views), torch.tensor(math.log(2)))
+    with pytest.raises(ValueError, match="vision_targets"):
+        HPSv3TrainConfig(vision_targets=("degraded", "colour"))

@@ -206,3 +206,32 @@ def test_world_corpus_holds_every_dreambench_prompt(small_world):
     assert len(corpus) == len(set(captions)) + 15 * 25
     assert corpus[: len(set(captions))] == sorted(set(captions))
     assert "a dog wearing a red hat" in corpus and "a cube shaped teapot" in corpus
+
+
+def test_the_vision_phase_comes_first_and_a_frozen_tower_stays_as_it_left_it(small_world, tmp_path):
+    data = HPSv3Data(syncd_views(small_world), (small_world,))
+    base = TEST_ZOO.hpsv3.model_copy(update={"short_steps": 2, "steps": 1, "vision_batch": 4})
+    frozen = base.model_copy(update={"freeze_vision": True})
+    untrained = tmp_path / "untrained"
+    build_hpsv3(untrained, base, world_corpus(list(data.views.captions)))
+    start = load_file(str(untrained / "HPSv3.safetensors"))
+    train_hpsv3(data, frozen, TEST_ZOO.degradation, tmp_path / "frozen", progress=False)
+    after = load_file(str(tmp_path / "frozen" / "HPSv3.safetensors"))
+    visual = [k for k in start if k.startswith("visual.")]
+    assert visual and all(
+        torch.equal(start[k], after[k]) for k in visual
+    )  # no vision phase, frozen: as built
+    assert not torch.equal(start["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
+    curves = {}
+    for name, update in (
+        ("phase", {"vision_steps": 2}),
+        ("phase_frozen", {"vision_steps": 2, "freeze_vision": True}),
+    ):
+        curves[name] = train_hpsv3(
+            data, base.model_copy(update=update), TEST_ZOO.degradation, tmp_path / name, progress=False
+        )
+    assert [s for s, _ in curves["phase"]] == [0, 1, 2, 3, 4]  # 2 vision steps, then 2 short + 1 real
+    assert curves["phase"][:2] == curves["phase_frozen"][:2]  # the same vision phase
+    moved, kept = (load_file(str(tmp_path / k / "HPSv3.safetensors")) for k in ("phase", "phase_frozen"))
+    assert any(not torch.equal(start[k], kept[k]) for k in visual)  # the vision phase trained the tower
+    assert any(not torch.equal(moved[k], kept[k]) for k in visual)  # unfrozen, preferences moved it again
