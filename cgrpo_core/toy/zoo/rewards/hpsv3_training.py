@@ -29,9 +29,9 @@ Training runs the reward's own input path (:meth:`HPSv3.inputs`: resize to ``ima
 template, placeholder expansion; :class:`TrainingInputs` caches each prompt's tokens) on the model as the
 loader builds it, so the saved file scores exactly as trained: first ``short_steps`` on the short form
 (the fixed instruction left out, every other token at its real position), then ``steps`` on the real
-input. An optional vision phase comes first (``vision_steps``, :func:`train_vision`): the vision tower
-alone on direct labels (clean or degraded copy, a render's scene, accessory, property), then frozen with
-``freeze_vision``: the toy stand-in for Qwen2-VL's pretrained tower (docs/zoo.md measures it).
+input. An optional vision phase comes first (``vision``, :func:`train_vision`): the vision tower alone on
+direct labels (clean or degraded copy, a render's scene, accessory, property), then frozen: the toy
+stand-in for Qwen2-VL's pretrained tower (docs/zoo.md measures it).
 """
 
 from __future__ import annotations
@@ -524,17 +524,20 @@ def train_vision(
     rng: np.random.Generator,
     progress: bool = True,
 ) -> Curve:
-    """The vision phase: ``cfg.vision_steps`` steps of the vision tower alone, with :class:`VisionHeads`
-    on the labels ``cfg.vision_targets``; returns its (step, loss) curve. HPSv3's Qwen2-VL tower comes
+    """The vision phase of ``cfg.vision`` (HPSv3VisionConfig): its ``steps`` of the vision tower alone,
+    with :class:`VisionHeads` on its ``targets``; returns the (step, loss) curve. HPSv3's Qwen2-VL tower comes
     pretrained and sees scenes, worn items and damage; the toy tower, trained on preferences alone, does
     not learn blur or blocking under noise, nor accessories (benchmarks/probe_hpsv3_vision.py)."""
-    visual, heads = scorer.model.backbone.visual, VisionHeads(cfg.hidden, cfg.vision_targets)
+    phase = cfg.vision
+    if phase is None:
+        raise ValueError("train_vision needs HPSv3TrainConfig.vision (the vision phase's settings)")
+    visual, heads = scorer.model.backbone.visual, VisionHeads(cfg.hidden, phase.targets)
     parameters = [*visual.parameters(), *heads.parameters()]
     # a constant rate: the degradation is learnt late (~600 steps in 800), after a decay would have slowed it
     optimizer, schedule = adamw(parameters, cfg.learning_rate, cfg.weight_decay)
     processor, curve = scorer.processor.image_processor, []
-    for step in tqdm(range(cfg.vision_steps), desc="toy hpsv3 vision", disable=not progress):
-        images, labels = vision_batch(pools, cfg.vision_batch, rng)
+    for step in tqdm(range(phase.steps), desc="toy hpsv3 vision", disable=not progress):
+        images, labels = vision_batch(pools, phase.batch, rng)
         resized = [resize_to_pixels(image, cfg.image_pixels, scorer.factor) for image in images]
         pixels = processor(images=resized, return_tensors="pt")
         merged = visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
@@ -557,8 +560,8 @@ def train_hpsv3(
     progress: bool = True,
 ) -> Curve:
     """Build, train (Bradley-Terry on mu) and save the toy HPSv3 in ``folder``; returns the (step, loss)
-    curve: ``vision_steps`` of the vision phase (its tower then frozen with ``freeze_vision``),
-    ``short_steps`` on the short form, then ``steps`` on HPSv3's real input."""
+    curve: the vision phase's steps (``vision``; its tower then frozen if it says so), ``short_steps`` on
+    the short form, then ``steps`` on HPSv3's real input."""
     corpus = world_corpus(list(data.views.captions))
     reward_cfg = hpsv3_config(build_hpsv3(folder, cfg, corpus), cfg.image_pixels)
     model, processor = load_hpsv3_model(reward_cfg)
@@ -566,11 +569,11 @@ def train_hpsv3(
     pools = _pools(data, cfg, degradation)
     curve: Curve = []
     model.train()
-    if cfg.vision_steps:
+    if cfg.vision is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # the heads' initialisation
             curve = train_vision(scorer, pools, cfg, np.random.default_rng([cfg.seed, 43]), progress)
-    model.backbone.visual.requires_grad_(not cfg.freeze_vision)
+        model.backbone.visual.requires_grad_(not cfg.vision.freeze)
     parameters = [p for p in model.parameters() if p.requires_grad]
     rng = np.random.default_rng([cfg.seed, 41])
     total = cfg.short_steps + cfg.steps
@@ -579,6 +582,7 @@ def train_hpsv3(
     optimizer, schedule = adamw(parameters, cfg.learning_rate, cfg.weight_decay, phases(spans))
     span = instruction_span(scorer)
     inputs_of = TrainingInputs(scorer, span, pools[1].images[0].size)
+    first = len(curve)  # the preference steps follow the vision phase's
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # the head's dropout
         for step in tqdm(range(total), desc="toy hpsv3", disable=not progress):
@@ -592,7 +596,7 @@ def train_hpsv3(
                 matched = torch.unique(pairs[:, 0])  # every winner is an image with its own prompt
                 loss = loss + cfg.caption_weight * caption_loss(model, hidden, inputs, matched, start)
             optimizer_step(optimizer, schedule, loss, parameters, cfg.max_grad_norm)
-            curve.append((cfg.vision_steps + step, float(loss.detach())))
+            curve.append((first + step, float(loss.detach())))
     model.eval()
     save_file(released_state(model), str(Path(folder) / WEIGHTS_FILE))
     return curve

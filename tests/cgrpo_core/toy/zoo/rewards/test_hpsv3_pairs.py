@@ -14,7 +14,7 @@ from cgrpo_core.data.dreambench import format_prompt
 from cgrpo_core.toy.world.prompts import dreambench_templates, spec_for_template
 from cgrpo_core.toy.world.render import render
 from cgrpo_core.toy.world.subjects import Subject
-from cgrpo_core.toy.zoo.rewards.config import HPSv3TrainConfig
+from cgrpo_core.toy.zoo.rewards.config import HPSv3TrainConfig, HPSv3VisionConfig
 from cgrpo_core.toy.zoo.rewards.hpsv3_training import (
     ATTRIBUTES,
     QUALITY,
@@ -254,5 +254,5 @@ def test_vision_heads_loss_by_hand():
     torch.testing.assert_close(heads.loss(tokens, labels), torch.tensor(expected))
     views = torch.tensor([[1, -1, -1, -1], [0, -1, -1, -1]])  # views: only "degraded" is labelled
     torch.testing.assert_close(heads.loss(tokens[:2], views), torch.tensor(math.log(2)))
-    with pytest.raises(ValueError, match="vision_targets"):
-        HPSv3TrainConfig(vision_targets=("degraded", "colour"))
+    with pytest.raises(ValueError, match="vision targets"):
+        HPSv3VisionConfig(targets=("degraded", "colour"))

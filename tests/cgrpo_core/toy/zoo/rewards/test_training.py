@@ -10,9 +10,10 @@ from safetensors.torch import load_file
 from cgrpo_core.rewards.config import HPSv3Config
 from cgrpo_core.rewards.hpsv3 import HPSv3, load_hpsv3_model
 from cgrpo_core.rewards.segmentation import load_segmenter
+from cgrpo_core.schema import config_hash
 from cgrpo_core.toy.zoo.rewards.aesthetic_head import fit_linear_head
 from cgrpo_core.toy.zoo.rewards.clip_training import caption_variants, quality_caption, train_clip
-from cgrpo_core.toy.zoo.rewards.config import AestheticTrainConfig, hpsv3_config
+from cgrpo_core.toy.zoo.rewards.config import AestheticTrainConfig, HPSv3VisionConfig, hpsv3_config
 from cgrpo_core.toy.zoo.rewards.data import syncd_views, world_corpus
 from cgrpo_core.toy.zoo.rewards.dino_training import augment, info_nce, train_dinov2
 from cgrpo_core.toy.zoo.rewards.hpsv3_training import (
@@ -210,28 +211,43 @@ def test_world_corpus_holds_every_dreambench_prompt(small_world):
 
 def test_the_vision_phase_comes_first_and_a_frozen_tower_stays_as_it_left_it(small_world, tmp_path):
     data = HPSv3Data(syncd_views(small_world), (small_world,))
-    base = TEST_ZOO.hpsv3.model_copy(update={"short_steps": 2, "steps": 1, "vision_batch": 4})
-    frozen = base.model_copy(update={"freeze_vision": True})
+    base = TEST_ZOO.hpsv3.model_copy(update={"short_steps": 2, "steps": 1})
     untrained = tmp_path / "untrained"
     build_hpsv3(untrained, base, world_corpus(list(data.views.captions)))
     start = load_file(str(untrained / "HPSv3.safetensors"))
-    train_hpsv3(data, frozen, TEST_ZOO.degradation, tmp_path / "frozen", progress=False)
-    after = load_file(str(tmp_path / "frozen" / "HPSv3.safetensors"))
     visual = [k for k in start if k.startswith("visual.")]
-    assert visual and all(
-        torch.equal(start[k], after[k]) for k in visual
-    )  # no vision phase, frozen: as built
-    assert not torch.equal(start["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
-    curves = {}
-    for name, update in (
-        ("phase", {"vision_steps": 2}),
-        ("phase_frozen", {"vision_steps": 2, "freeze_vision": True}),
-    ):
-        curves[name] = train_hpsv3(
-            data, base.model_copy(update=update), TEST_ZOO.degradation, tmp_path / name, progress=False
-        )
-    assert [s for s, _ in curves["phase"]] == [0, 1, 2, 3, 4]  # 2 vision steps, then 2 short + 1 real
-    assert curves["phase"][:2] == curves["phase_frozen"][:2]  # the same vision phase
-    moved, kept = (load_file(str(tmp_path / k / "HPSv3.safetensors")) for k in ("phase", "phase_frozen"))
-    assert any(not torch.equal(start[k], kept[k]) for k in visual)  # the vision phase trained the tower
+    curves, saved = {}, {}
+    for name, freeze in (("frozen", True), ("trained_on", False)):
+        phase = HPSv3VisionConfig(steps=2, batch=4, freeze=freeze)
+        cfg = base.model_copy(update={"vision": phase})
+        curves[name] = train_hpsv3(data, cfg, TEST_ZOO.degradation, tmp_path / name, progress=False)
+        saved[name] = load_file(str(tmp_path / name / "HPSv3.safetensors"))
+    assert [s for s, _ in curves["frozen"]] == [0, 1, 2, 3, 4]  # 2 vision steps, then 2 short + 1 real
+    assert curves["frozen"][:2] == curves["trained_on"][:2]  # the same vision phase
+    kept, moved = saved["frozen"], saved["trained_on"]
+    assert visual and any(not torch.equal(start[k], kept[k]) for k in visual)  # the phase trained the tower
     assert any(not torch.equal(moved[k], kept[k]) for k in visual)  # unfrozen, preferences moved it again
+    assert not torch.equal(start["model.embed_tokens.weight"], kept["model.embed_tokens.weight"])
+    again = HPSv3VisionConfig(steps=2, batch=4, freeze=True)
+    replay = train_hpsv3(
+        data,
+        base.model_copy(update={"vision": again}),
+        TEST_ZOO.degradation,
+        tmp_path / "again",
+        progress=False,
+    )
+    assert replay == curves["frozen"]  # deterministic
+    # frozen after the same phase, the tower is the same whatever the preference steps that follow
+    fewer = base.model_copy(update={"vision": again, "short_steps": 0, "steps": 1})
+    train_hpsv3(data, fewer, TEST_ZOO.degradation, tmp_path / "fewer", progress=False)
+    other = load_file(str(tmp_path / "fewer" / "HPSv3.safetensors"))
+    assert all(torch.equal(other[k], kept[k]) for k in visual)
+    assert not torch.equal(other["model.embed_tokens.weight"], kept["model.embed_tokens.weight"])
+
+
+def test_the_vision_phase_counts_in_the_hash_only_when_set():
+    """None (the default) leaves every key as it was before the option (test_golden_hashes); a phase
+    makes a new one."""
+    cfg = TEST_ZOO.hpsv3
+    assert cfg.vision is None
+    assert config_hash(cfg.model_copy(update={"vision": HPSv3VisionConfig()})) != config_hash(cfg)
